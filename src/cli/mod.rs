@@ -1,0 +1,28 @@
+//! The `stargan` command line: argument parsing and reporting only; the work is done by
+//! the library.
+
+mod inspect;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "stargan", version, about = "StarGAN v2: multi-domain image-to-image translation on libtorch")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print what a checkpoint holds: format, networks, configuration, parameter counts.
+    ///
+    /// Works on our .safetensors checkpoints and on official PyTorch .ckpt files (legacy
+    /// and zip), e.g. `stargan inspect expr/checkpoints/afhq/100000_nets_ema.ckpt`.
+    Inspect(inspect::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+    }
+}

@@ -1,0 +1,16 @@
+//! StarGAN v2 (Choi et al., CVPR 2020) on libtorch.
+//!
+//! The crate is organised by what it does:
+//! - [`config`]: the model configuration and the presets of the released models;
+//! - [`model`]: the four networks (generator, mapping network, style encoder,
+//!   discriminator) and the FAN that makes the face masks, with parameter names equal
+//!   to the official state-dict keys;
+//! - [`checkpoint`]: our safetensors format and the importer of official `.ckpt` files;
+//! - [`cli`]: the `stargan` command line.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod device;
+pub mod model;
+pub mod train;

@@ -1,0 +1,203 @@
+//! The building blocks of StarGAN v2: ResBlk, AdaIN, AdainResBlk and the high-pass filter.
+
+use std::f64::consts::SQRT_2;
+
+use tch::{Kind, Tensor};
+
+use super::layers::{avg_pool2, lrelu, push, upsample2, Conv2d, Init, InstanceNorm, Linear, Module, NamedTensor, Role};
+
+/// Pre-activation residual block of the encoder, the style encoder and the discriminator.
+/// Output = (shortcut + residual) / √2; the shortcut convolves before it pools.
+pub struct ResBlk {
+    pub conv1: Conv2d,
+    pub conv2: Conv2d,
+    pub norm: Option<(InstanceNorm, InstanceNorm)>,
+    pub conv1x1: Option<Conv2d>,
+    pub downsample: bool,
+}
+
+impl ResBlk {
+    pub fn new(init: &Init, d_in: i64, d_out: i64, normalize: bool, downsample: bool) -> Self {
+        ResBlk {
+            conv1: Conv2d::new(init, d_in, d_in, 3, 1, 1, true),
+            conv2: Conv2d::new(init, d_in, d_out, 3, 1, 1, true),
+            norm: normalize.then(|| (InstanceNorm::affine(init, d_in), InstanceNorm::affine(init, d_in))),
+            conv1x1: (d_in != d_out).then(|| Conv2d::new(init, d_in, d_out, 1, 1, 0, false)),
+            downsample,
+        }
+    }
+
+    fn shortcut(&self, x: &Tensor) -> Tensor {
+        let x = match &self.conv1x1 {
+            Some(c) => c.forward(x),
+            None => x.shallow_clone(),
+        };
+        if self.downsample {
+            avg_pool2(&x)
+        } else {
+            x
+        }
+    }
+
+    fn residual(&self, x: &Tensor) -> Tensor {
+        let mut h = match &self.norm {
+            Some((n1, _)) => n1.forward(x),
+            None => x.shallow_clone(),
+        };
+        h = self.conv1.forward(&lrelu(&h));
+        if self.downsample {
+            h = avg_pool2(&h);
+        }
+        if let Some((_, n2)) = &self.norm {
+            h = n2.forward(&h);
+        }
+        self.conv2.forward(&lrelu(&h))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        (self.shortcut(x) + self.residual(x)) / SQRT_2
+    }
+}
+
+impl Module for ResBlk {
+    fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
+        let p = |n: &str| super::layers::join(prefix, n);
+        self.conv1.collect(&p("conv1"), out);
+        self.conv2.collect(&p("conv2"), out);
+        if let Some((n1, n2)) = &self.norm {
+            n1.collect(&p("norm1"), out);
+            n2.collect(&p("norm2"), out);
+        }
+        if let Some(c) = &self.conv1x1 {
+            c.collect(&p("conv1x1"), out);
+        }
+    }
+}
+
+/// Adaptive instance normalisation: (1 + γ(s)) · IN(x) + β(s), with [γ, β] = fc(s).
+pub struct AdaIn {
+    pub fc: Linear,
+    channels: i64,
+}
+
+impl AdaIn {
+    pub fn new(init: &Init, style_dim: i64, channels: i64) -> Self {
+        AdaIn { fc: Linear::new(init, style_dim, 2 * channels), channels }
+    }
+
+    pub fn forward(&self, x: &Tensor, s: &Tensor) -> Tensor {
+        let h = self.fc.forward(s);
+        let h = h.view([h.size()[0], 2 * self.channels, 1, 1]);
+        let gamma = h.narrow(1, 0, self.channels);
+        let beta = h.narrow(1, self.channels, self.channels);
+        (gamma + 1.0) * InstanceNorm::plain().forward(x) + beta
+    }
+}
+
+impl Module for AdaIn {
+    fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
+        self.fc.collect(&super::layers::join(prefix, "fc"), out);
+    }
+}
+
+/// Residual block of the decoder, modulated by the style code. With the high-pass path
+/// (w_hpf > 0) it returns the residual branch alone: the shortcut weights exist (and are
+/// stored in checkpoints) but are never used.
+pub struct AdainResBlk {
+    pub conv1: Conv2d,
+    pub conv2: Conv2d,
+    pub norm1: AdaIn,
+    pub norm2: AdaIn,
+    pub conv1x1: Option<Conv2d>,
+    pub upsample: bool,
+    pub use_shortcut: bool,
+}
+
+impl AdainResBlk {
+    pub fn new(init: &Init, d_in: i64, d_out: i64, style_dim: i64, w_hpf: f64, upsample: bool) -> Self {
+        AdainResBlk {
+            conv1: Conv2d::new(init, d_in, d_out, 3, 1, 1, true),
+            conv2: Conv2d::new(init, d_out, d_out, 3, 1, 1, true),
+            norm1: AdaIn::new(init, style_dim, d_in),
+            norm2: AdaIn::new(init, style_dim, d_out),
+            conv1x1: (d_in != d_out).then(|| Conv2d::new(init, d_in, d_out, 1, 1, 0, false)),
+            upsample,
+            use_shortcut: w_hpf == 0.0,
+        }
+    }
+
+    fn shortcut(&self, x: &Tensor) -> Tensor {
+        let x = if self.upsample { upsample2(x) } else { x.shallow_clone() };
+        match &self.conv1x1 {
+            Some(c) => c.forward(&x),
+            None => x,
+        }
+    }
+
+    fn residual(&self, x: &Tensor, s: &Tensor) -> Tensor {
+        let mut h = lrelu(&self.norm1.forward(x, s));
+        if self.upsample {
+            h = upsample2(&h);
+        }
+        h = self.conv1.forward(&h);
+        h = lrelu(&self.norm2.forward(&h, s));
+        self.conv2.forward(&h)
+    }
+
+    pub fn forward(&self, x: &Tensor, s: &Tensor) -> Tensor {
+        let out = self.residual(x, s);
+        if self.use_shortcut {
+            (out + self.shortcut(x)) / SQRT_2
+        } else {
+            out
+        }
+    }
+}
+
+impl Module for AdainResBlk {
+    fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
+        let p = |n: &str| super::layers::join(prefix, n);
+        self.conv1.collect(&p("conv1"), out);
+        self.conv2.collect(&p("conv2"), out);
+        self.norm1.collect(&p("norm1"), out);
+        self.norm2.collect(&p("norm2"), out);
+        if let Some(c) = &self.conv1x1 {
+            c.collect(&p("conv1x1"), out);
+        }
+    }
+}
+
+/// Depthwise 3×3 Laplacian-like high-pass filter, divided by w_hpf (a buffer).
+pub struct HighPass {
+    pub filter: Tensor,
+}
+
+impl HighPass {
+    pub fn new(init: &Init, w_hpf: f64) -> Self {
+        HighPass { filter: Self::kernel(w_hpf).to_kind(init.kind).to_device(init.device) }
+    }
+
+    /// The official kernel [[-1,-1,-1],[-1,8,-1],[-1,-1,-1]] / w_hpf, computed in float32
+    /// as the official buffer is (and recreated when a checkpoint lacks it).
+    pub fn kernel(w_hpf: f64) -> Tensor {
+        let k: [f32; 9] = [-1., -1., -1., -1., 8., -1., -1., -1., -1.];
+        Tensor::from_slice(&k).view([3, 3]) / w_hpf
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let c = x.size()[1];
+        let w = self.filter.to_kind(x.kind()).view([1, 1, 3, 3]).expand([c, 1, 3, 3], false);
+        x.conv2d(&w, None::<Tensor>, [1], [1], [1], c)
+    }
+}
+
+impl Module for HighPass {
+    fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
+        push(out, prefix, "filter", &self.filter, Role::Buffer);
+    }
+}
+
+/// Float kinds we accept for model tensors.
+pub fn is_float(kind: Kind) -> bool {
+    matches!(kind, Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16)
+}

@@ -1,0 +1,3 @@
+//! Training: the official StarGAN v2 objective.
+
+pub mod losses;

@@ -1,0 +1,104 @@
+//! Fixture discovery and comparison helpers shared by the integration tests.
+//!
+//! Fixtures are read from `$STARGAN_FIXTURES` when set, else from `../shared/fixtures`
+//! relative to the crate root; data from `$STARGAN_SHARED/data` or `../shared/data`.
+//! Every parity configuration found there is tested: nothing names a configuration.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use stargan::config::ModelConfig;
+use tch::Tensor;
+
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("STARGAN_SHARED") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("STARGAN_FIXTURES") {
+        Some(p) => PathBuf::from(p),
+        None => shared_dir().join("fixtures"),
+    }
+}
+
+/// The parity directory: `$STARGAN_FIXTURES/parity` if it exists, else the directory
+/// itself (so STARGAN_FIXTURES may point at either level).
+pub fn parity_dir() -> PathBuf {
+    let d = fixtures_dir();
+    if d.join("parity").is_dir() {
+        d.join("parity")
+    } else {
+        d
+    }
+}
+
+pub fn data_dir() -> PathBuf {
+    shared_dir().join("data")
+}
+
+/// Names of every configuration with a `<name>.expected.json` in the parity directory.
+pub fn parity_configs() -> Vec<String> {
+    let dir = parity_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fixtures directory {} is not readable: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".expected.json")).map(String::from))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no <name>.expected.json in {}", dir.display());
+    names
+}
+
+pub fn expected_json(name: &str) -> serde_json::Value {
+    let p = parity_dir().join(format!("{name}.expected.json"));
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+/// The model part of a fixture's config.
+pub fn model_config(name: &str) -> ModelConfig {
+    let c = &expected_json(name)["config"];
+    let i = |k: &str| c[k].as_i64().unwrap_or_else(|| panic!("{name}: config.{k} missing"));
+    ModelConfig {
+        img_size: i("img_size"),
+        num_domains: i("num_domains"),
+        latent_dim: i("latent_dim"),
+        style_dim: i("style_dim"),
+        hidden_dim: i("hidden_dim"),
+        dim_in: i("dim_in"),
+        max_conv_dim: i("max_conv_dim"),
+        w_hpf: c["w_hpf"].as_f64().unwrap(),
+    }
+}
+
+pub fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+pub fn fixture(name: &str, suffix: &str) -> HashMap<String, Tensor> {
+    read_safetensors(&parity_dir().join(format!("{name}.{suffix}.safetensors")))
+}
+
+/// Largest absolute difference.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max().double_value(&[])
+}
+
+/// Asserts max|got − expected| ≤ rtol · max|expected|.
+pub fn assert_close(what: &str, got: &Tensor, expected: &Tensor, rtol: f64) {
+    assert_eq!(got.size(), expected.size(), "{what}: shape");
+    let scale = expected.to_kind(tch::Kind::Double).abs().max().double_value(&[]).max(1e-300);
+    let diff = max_abs_diff(got, expected);
+    eprintln!("{what}: relative max diff {:.2e}", diff / scale);
+    assert!(
+        diff <= rtol * scale,
+        "{what}: max |diff| = {diff:.3e}, max |expected| = {scale:.3e}, relative {:.3e} > {rtol:e}",
+        diff / scale
+    );
+}
