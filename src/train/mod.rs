@@ -1,3 +1,49 @@
-//! Training: the official StarGAN v2 objective.
+//! Training: the official StarGAN v2 objective and loop.
 
+pub mod config;
+pub mod ema;
 pub mod losses;
+pub mod optim;
+pub mod step;
+
+pub use config::TrainConfig;
+
+use crate::config::ModelConfig;
+use crate::model::{Discriminator, Fan, Init, TranslationNets};
+
+/// Everything the training step touches: online nets, discriminator, EMA nets, FAN.
+pub struct Models {
+    pub nets: TranslationNets,
+    pub discriminator: Discriminator,
+    pub ema: TranslationNets,
+    pub fan: Option<Fan>,
+}
+
+impl Models {
+    /// He-initialised networks; the EMA nets start as copies of the online ones (the
+    /// official code copies them before He init: a documented departure).
+    pub fn new(init: &Init, cfg: &ModelConfig) -> Self {
+        let nets = TranslationNets::new(init, cfg);
+        let ema_nets = TranslationNets::new(init, cfg);
+        for (_, m) in ema_nets.modules() {
+            for t in m.named_tensors() {
+                let _ = t.tensor.set_requires_grad(false);
+            }
+        }
+        let models = Models {
+            nets,
+            discriminator: Discriminator::new(init, cfg),
+            ema: ema_nets,
+            fan: cfg.uses_masks().then(|| Fan::new(init)),
+        };
+        models.reset_ema();
+        models
+    }
+
+    /// Sets the EMA nets to exact copies of the online nets (after loading weights).
+    pub fn reset_ema(&self) {
+        for ((_, a), (_, b)) in self.nets.modules().iter().zip(self.ema.modules().iter()) {
+            ema::copy_all(*a, *b);
+        }
+    }
+}

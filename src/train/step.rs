@@ -1,0 +1,207 @@
+//! One training iteration, in the official order (reference.md §2.2):
+//! D step (latent style), D step (reference style), G step (latent styles; updates G, F
+//! and E), G step (reference styles; updates G), EMA of G/F/E, then λ_ds decays.
+//!
+//! The step takes networks, optimizers and a batch and returns the loss values; it does
+//! no I/O. Gradients are taken with `autograd.grad` for exactly the parameters that the
+//! step updates, which equals PyTorch's clear-to-absent + backward + step: a parameter
+//! that the loss does not reach gets an absent gradient and its optimizer skips it.
+
+use tch::Tensor;
+
+use super::config::TrainConfig;
+use super::losses::{adv_loss, l1, r1_reg};
+use super::optim::Adam;
+use super::{ema, Models};
+use crate::model::{Masks, Module};
+
+/// The inputs of one iteration.
+pub struct Batch {
+    /// Source images and their domains.
+    pub x_real: Tensor,
+    pub y_org: Tensor,
+    /// Two reference images of the target domain y_trg.
+    pub x_ref: Tensor,
+    pub x_ref2: Tensor,
+    pub y_trg: Tensor,
+    /// Two latent codes.
+    pub z_trg: Tensor,
+    pub z_trg2: Tensor,
+}
+
+/// The logged loss terms of one iteration, as 0-d tensors (no host synchronisation
+/// until they are read).
+#[derive(Debug)]
+pub struct Losses {
+    pub terms: Vec<(&'static str, Tensor)>,
+    pub lambda_ds_used: f64,
+}
+
+impl Losses {
+    /// Names and values (this synchronises with the device).
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        self.terms.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
+    }
+
+    /// The first term that is not finite, if any.
+    pub fn first_non_finite(&self) -> Option<(&'static str, f64)> {
+        self.values().into_iter().find(|(_, v)| !v.is_finite())
+    }
+}
+
+/// The four optimizers of the official code.
+pub struct Optimizers {
+    pub generator: Adam,
+    pub mapping_network: Adam,
+    pub style_encoder: Adam,
+    pub discriminator: Adam,
+}
+
+impl Optimizers {
+    pub fn new(models: &Models, cfg: &TrainConfig) -> Self {
+        Optimizers {
+            generator: Adam::new(models.nets.generator.parameters(), cfg.adam()),
+            mapping_network: Adam::new(models.nets.mapping_network.parameters(), cfg.adam_mapping()),
+            style_encoder: Adam::new(models.nets.style_encoder.parameters(), cfg.adam()),
+            discriminator: Adam::new(models.discriminator.parameters(), cfg.adam()),
+        }
+    }
+
+    pub fn all(&self) -> [(&'static str, &Adam); 4] {
+        [
+            (crate::model::GENERATOR, &self.generator),
+            (crate::model::MAPPING_NETWORK, &self.mapping_network),
+            (crate::model::STYLE_ENCODER, &self.style_encoder),
+            (crate::model::DISCRIMINATOR, &self.discriminator),
+        ]
+    }
+
+    pub fn all_mut(&mut self) -> [(&'static str, &mut Adam); 4] {
+        [
+            (crate::model::GENERATOR, &mut self.generator),
+            (crate::model::MAPPING_NETWORK, &mut self.mapping_network),
+            (crate::model::STYLE_ENCODER, &mut self.style_encoder),
+            (crate::model::DISCRIMINATOR, &mut self.discriminator),
+        ]
+    }
+}
+
+/// Where the target style comes from.
+enum StyleSource<'a> {
+    Latent(&'a Tensor, &'a Tensor),
+    Reference(&'a Tensor, &'a Tensor),
+}
+
+fn grads(loss: &Tensor, params: &[Tensor]) -> Vec<Tensor> {
+    Tensor::run_backward(&[loss], params, false, false)
+}
+
+/// Discriminator loss of one branch: real + fake + λ_reg · R1.
+fn d_loss(
+    m: &Models,
+    cfg: &TrainConfig,
+    b: &Batch,
+    x_real: &Tensor,
+    src: StyleSource,
+    masks: Option<&Masks>,
+) -> (Tensor, [Tensor; 3]) {
+    let out = m.discriminator.forward(x_real, &b.y_org);
+    let loss_real = adv_loss(&out, 1.0);
+    let loss_reg = r1_reg(&out, x_real);
+    let x_fake = tch::no_grad(|| {
+        let s_trg = match src {
+            StyleSource::Latent(z, _) => m.nets.mapping_network.forward(z, &b.y_trg),
+            StyleSource::Reference(x, _) => m.nets.style_encoder.forward(x, &b.y_trg),
+        };
+        m.nets.generator.forward(x_real, &s_trg, masks)
+    });
+    let out = m.discriminator.forward(&x_fake, &b.y_trg);
+    let loss_fake = adv_loss(&out, 0.0);
+    let loss = &loss_real + &loss_fake + &loss_reg * cfg.lambda_reg;
+    (loss, [loss_real.detach(), loss_fake.detach(), loss_reg.detach()])
+}
+
+/// Generator loss of one branch: adv + λ_sty·sty − λ_ds·ds + λ_cyc·cyc.
+fn g_loss(
+    m: &Models,
+    cfg: &TrainConfig,
+    lambda_ds: f64,
+    b: &Batch,
+    src: StyleSource,
+    masks: Option<&Masks>,
+) -> (Tensor, [Tensor; 4]) {
+    let (f, e, g) = (&m.nets.mapping_network, &m.nets.style_encoder, &m.nets.generator);
+    let (s_trg, s_trg2) = match src {
+        StyleSource::Latent(z1, z2) => (f.forward(z1, &b.y_trg), tch::no_grad(|| f.forward(z2, &b.y_trg))),
+        StyleSource::Reference(x1, x2) => (e.forward(x1, &b.y_trg), tch::no_grad(|| e.forward(x2, &b.y_trg))),
+    };
+    let x_fake = g.forward(&b.x_real, &s_trg, masks);
+    let loss_adv = adv_loss(&m.discriminator.forward(&x_fake, &b.y_trg), 1.0);
+
+    let s_pred = e.forward(&x_fake, &b.y_trg);
+    let loss_sty = l1(&s_pred, &s_trg);
+
+    // The second output is detached in the official code: no gradient reaches s_trg2.
+    let x_fake2 = tch::no_grad(|| g.forward(&b.x_real, &s_trg2, masks));
+    let loss_ds = l1(&x_fake, &x_fake2);
+
+    let masks_fake = m.fan.as_ref().map(|fan| fan.masks(&x_fake));
+    let s_org = e.forward(&b.x_real, &b.y_org);
+    let x_rec = g.forward(&x_fake, &s_org, masks_fake.as_ref());
+    let loss_cyc = l1(&x_rec, &b.x_real);
+
+    let loss = &loss_adv + &loss_sty * cfg.lambda_sty - &loss_ds * lambda_ds + &loss_cyc * cfg.lambda_cyc;
+    (loss, [loss_adv.detach(), loss_sty.detach(), loss_ds.detach(), loss_cyc.detach()])
+}
+
+/// Runs one full iteration and advances `lambda_ds` (the current λ_ds).
+pub fn train_step(m: &Models, opt: &mut Optimizers, cfg: &TrainConfig, lambda_ds: &mut f64, b: &Batch) -> Losses {
+    let masks = m.fan.as_ref().map(|fan| fan.masks(&b.x_real));
+    let masks = masks.as_ref();
+    let x_real = b.x_real.detach().set_requires_grad(true);
+    let lambda_ds_used = *lambda_ds;
+    let mut terms: Vec<(&'static str, Tensor)> = Vec::with_capacity(14);
+
+    // 1-2. Discriminator, with a latent then a reference style for the fakes.
+    let d_params = opt.discriminator.tensors();
+    for (prefix, src) in
+        [("D/latent", StyleSource::Latent(&b.z_trg, &b.z_trg2)), ("D/ref", StyleSource::Reference(&b.x_ref, &b.x_ref2))]
+    {
+        let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks);
+        opt.discriminator.step(&grads(&loss, &d_params));
+        let names: [&'static str; 3] = if prefix == "D/latent" {
+            ["D/latent_real", "D/latent_fake", "D/latent_reg"]
+        } else {
+            ["D/ref_real", "D/ref_fake", "D/ref_reg"]
+        };
+        terms.extend(names.into_iter().zip([real, fake, reg]));
+    }
+
+    // 3. Generator with latent styles: G, F and E are updated.
+    let (loss, [adv, sty, ds, cyc]) =
+        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Latent(&b.z_trg, &b.z_trg2), masks);
+    let (ng, nf) = (opt.generator.params.len(), opt.mapping_network.params.len());
+    let mut params = opt.generator.tensors();
+    params.extend(opt.mapping_network.tensors());
+    params.extend(opt.style_encoder.tensors());
+    let all = grads(&loss, &params);
+    opt.generator.step(&all[..ng]);
+    opt.mapping_network.step(&all[ng..ng + nf]);
+    opt.style_encoder.step(&all[ng + nf..]);
+    terms.extend(["G/latent_adv", "G/latent_sty", "G/latent_ds", "G/latent_cyc"].into_iter().zip([adv, sty, ds, cyc]));
+
+    // 4. Generator with reference styles: only G is updated.
+    let (loss, [adv, sty, ds, cyc]) =
+        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Reference(&b.x_ref, &b.x_ref2), masks);
+    opt.generator.step(&grads(&loss, &opt.generator.tensors()));
+    terms.extend(["G/ref_adv", "G/ref_sty", "G/ref_ds", "G/ref_cyc"].into_iter().zip([adv, sty, ds, cyc]));
+
+    // 5. EMA, then 6. the linear decay of λ_ds.
+    ema::update(&m.nets.generator, &m.ema.generator, cfg.ema_beta);
+    ema::update(&m.nets.mapping_network, &m.ema.mapping_network, cfg.ema_beta);
+    ema::update(&m.nets.style_encoder, &m.ema.style_encoder, cfg.ema_beta);
+    if *lambda_ds > 0.0 {
+        *lambda_ds -= cfg.lambda_ds / cfg.ds_iter as f64;
+    }
+    Losses { terms, lambda_ds_used }
+}
