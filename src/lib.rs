@@ -11,6 +11,9 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod device;
+pub mod imaging;
+pub mod infer;
 pub mod model;
 pub mod train;

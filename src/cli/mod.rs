@@ -2,6 +2,7 @@
 //! the library.
 
 mod inspect;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -19,10 +20,13 @@ pub enum Command {
     /// Works on our .safetensors checkpoints and on official PyTorch .ckpt files (legacy
     /// and zip), e.g. `stargan inspect expr/checkpoints/afhq/100000_nets_ema.ckpt`.
     Inspect(inspect::Args),
+    /// Train a model on image folders (one sub-folder per domain).
+    Train(Box<train::Args>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
+        Command::Train(a) => train::run(*a),
     }
 }

@@ -4,7 +4,10 @@ pub mod config;
 pub mod ema;
 pub mod losses;
 pub mod optim;
+pub mod report;
 pub mod step;
+pub mod trainer;
+pub mod checkpoint;
 
 pub use config::TrainConfig;
 

@@ -56,7 +56,7 @@ impl Adam {
                 });
                 st.step += 1;
                 let grad = if c.weight_decay != 0.0 { g + &p.tensor * c.weight_decay } else { g.shallow_clone() };
-                st.exp_avg.lerp_(&grad, 1.0 - c.beta1);
+                let _ = st.exp_avg.lerp_(&grad, 1.0 - c.beta1);
                 st.exp_avg_sq *= c.beta2;
                 st.exp_avg_sq += &grad * (1.0 - c.beta2) * &grad;
                 let step = st.step as f64;

@@ -1,0 +1,241 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::config::ModelConfig;
+use crate::data::ImageFolder;
+use crate::device::parse_device;
+use crate::train::trainer::{run as train_run, Resume, TrainOptions};
+use crate::train::TrainConfig;
+
+/// Train StarGAN v2 on a folder of images (one sub-folder per domain).
+///
+/// Settings are taken, each overriding the previous: official defaults, --preset,
+/// --config (a JSON file like the `config.json` every run writes), then the flags.
+///
+/// Examples:
+///   stargan train --data data/afhq/train --val data/afhq/val --preset afhq --out runs/afhq
+///   stargan train --data data/emoji64/train --img-size 64 --batch-size 4 --total-iters 2000 --out runs/emoji
+///   stargan train --out runs/afhq --resume          (continue the newest checkpoint)
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Training images: one sub-folder per domain (sorted names = labels).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation images (same sub-folders), used for the sample grids.
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// Output folder: checkpoints/, samples/, log.jsonl, report.html, config.json.
+    #[arg(long, default_value = "runs/stargan")]
+    pub out: PathBuf,
+    /// Start from a preset: afhq (256 px, 3 domains, w_hpf 0) or celeba-hq (w_hpf 1, needs --wing).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// JSON file with "model" and/or "train" objects (e.g. a previous run's config.json).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue from the newest checkpoint in <out>/checkpoints, or from the given file.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
+    /// FAN weights for w_hpf > 0: the official wing.ckpt, or a checkpoint with a `fan` entry.
+    #[arg(long)]
+    pub wing: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    // Model.
+    #[arg(long, help_heading = "Model")]
+    pub img_size: Option<i64>,
+    /// Default: the number of sub-folders of --data.
+    #[arg(long, help_heading = "Model")]
+    pub num_domains: Option<i64>,
+    #[arg(long, help_heading = "Model")]
+    pub latent_dim: Option<i64>,
+    #[arg(long, help_heading = "Model")]
+    pub style_dim: Option<i64>,
+    #[arg(long, help_heading = "Model")]
+    pub hidden_dim: Option<i64>,
+    /// Width of the first convolution (official: 16384 / img_size).
+    #[arg(long, help_heading = "Model")]
+    pub dim_in: Option<i64>,
+    #[arg(long, help_heading = "Model")]
+    pub max_conv_dim: Option<i64>,
+    /// High-pass skip weight; > 0 uses FAN face masks (faces only). Default 0 without a preset.
+    #[arg(long, help_heading = "Model")]
+    pub w_hpf: Option<f64>,
+
+    // Objective and optimisation.
+    #[arg(long, help_heading = "Training")]
+    pub lambda_reg: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub lambda_cyc: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub lambda_sty: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub lambda_ds: Option<f64>,
+    /// Iterations over which λ_ds decays linearly to 0.
+    #[arg(long, help_heading = "Training")]
+    pub ds_iter: Option<i64>,
+    #[arg(long, help_heading = "Training")]
+    pub total_iters: Option<i64>,
+    #[arg(long, help_heading = "Training")]
+    pub batch_size: Option<i64>,
+    #[arg(long, help_heading = "Training")]
+    pub randcrop_prob: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub lr: Option<f64>,
+    /// Learning rate of the mapping network.
+    #[arg(long, help_heading = "Training")]
+    pub f_lr: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub beta1: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub beta2: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub weight_decay: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub ema_beta: Option<f64>,
+    #[arg(long, help_heading = "Training")]
+    pub seed: Option<u64>,
+
+    // Run.
+    /// Data-loading threads.
+    #[arg(long, default_value_t = 2, help_heading = "Run")]
+    pub workers: usize,
+    /// Batches each worker prepares ahead.
+    #[arg(long, default_value_t = 2, help_heading = "Run")]
+    pub prefetch: usize,
+    #[arg(long, default_value_t = 10, help_heading = "Run")]
+    pub print_every: i64,
+    /// Write sample grids every N iterations and at the end (0 = never).
+    #[arg(long, default_value_t = 5000, help_heading = "Run")]
+    pub sample_every: i64,
+    #[arg(long, default_value_t = 10000, help_heading = "Run")]
+    pub save_every: i64,
+    /// Checkpoints kept (older ones are deleted).
+    #[arg(long, default_value_t = 3, help_heading = "Run")]
+    pub keep_last: usize,
+    /// Source/reference images per sample grid.
+    #[arg(long, default_value_t = 8, help_heading = "Run")]
+    pub sample_size: i64,
+    /// Latent codes averaged for the mean style of the ψ grids.
+    #[arg(long, default_value_t = 10000, help_heading = "Run")]
+    pub mean_style_samples: i64,
+    /// Plain log lines instead of a progress bar.
+    #[arg(long, help_heading = "Run")]
+    pub no_progress: bool,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ConfigFile {
+    model: Option<serde_json::Value>,
+    train: Option<serde_json::Value>,
+}
+
+fn merge<T: serde::Serialize + serde::de::DeserializeOwned>(base: &T, patch: &serde_json::Value) -> Result<T> {
+    let mut v = serde_json::to_value(base)?;
+    if let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) {
+        for (k, val) in p {
+            if !obj.contains_key(k) {
+                anyhow::bail!("unknown setting '{k}' (known: {})", obj.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    Ok(serde_json::from_value(v)?)
+}
+
+pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelConfig, TrainConfig)> {
+    // A resumed run may omit --data and the settings: they come from its config.json.
+    let saved = out_dir.join("config.json");
+    let config_path = a.config.clone().or_else(|| (a.resume.is_some() && saved.exists()).then_some(saved));
+    let file: ConfigFile = match &config_path {
+        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
+            .with_context(|| format!("{} is not a valid config file (JSON with \"model\" and \"train\")", p.display()))?,
+        None => ConfigFile::default(),
+    };
+    let data = a.data.clone().context("--data is required: the training folder with one sub-folder per domain")?;
+    let mut model = match &a.preset {
+        Some(p) => ModelConfig::preset(p)?,
+        None => ModelConfig::official(256, 0, 0.0),
+    };
+    let mut train = TrainConfig::default();
+    if a.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("afhq")) {
+        train.lambda_ds = 2.0;
+    }
+    if let Some(m) = &file.model {
+        model = merge(&model, m).context("in the \"model\" settings")?;
+    }
+    if let Some(t) = &file.train {
+        train = merge(&train, t).context("in the \"train\" settings")?;
+    }
+    if let Some(v) = a.img_size {
+        model.img_size = v;
+        if a.dim_in.is_none() && file.model.as_ref().and_then(|m| m.get("dim_in")).is_none() && v > 0 {
+            model.dim_in = ((1 << 14) / v).min(model.max_conv_dim);
+        }
+    }
+    macro_rules! set {
+        ($dst:expr, $($f:ident),*) => { $( if let Some(v) = a.$f { $dst.$f = v; } )* };
+    }
+    set!(model, num_domains, latent_dim, style_dim, hidden_dim, dim_in, max_conv_dim, w_hpf);
+    set!(train, lambda_reg, lambda_cyc, lambda_sty, lambda_ds, ds_iter, total_iters, batch_size, randcrop_prob, lr, f_lr, beta1, beta2, weight_decay, ema_beta, seed);
+    if model.num_domains == 0 {
+        model.num_domains = ImageFolder::open(&data)?.domains.len() as i64;
+    }
+    model.validate()?;
+    train.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok((data, model, train))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (data, model, train) = resolve(&a, &a.out)?;
+    let device = parse_device(&a.device)?;
+    let resume = match a.resume.as_deref() {
+        None => Resume::No,
+        Some("") => Resume::Latest,
+        Some(p) => Resume::File(PathBuf::from(p)),
+    };
+    eprintln!(
+        "training on {} ({}) for {} iterations, batch {}, {} px, {} domains → {}",
+        data.display(),
+        crate::device::describe(device),
+        train.total_iters,
+        train.batch_size,
+        model.img_size,
+        model.num_domains,
+        a.out.display()
+    );
+    let opts = TrainOptions {
+        data,
+        val: a.val,
+        out: a.out.clone(),
+        model,
+        train,
+        device,
+        workers: a.workers,
+        prefetch: a.prefetch,
+        print_every: a.print_every,
+        sample_every: a.sample_every,
+        save_every: a.save_every,
+        keep_last: a.keep_last,
+        resume,
+        wing: a.wing,
+        sample_size: a.sample_size,
+        mean_style_samples: a.mean_style_samples,
+        progress_bar: !a.no_progress,
+    };
+    let s = train_run(&opts)?;
+    eprintln!(
+        "done: {} iterations; checkpoint {}; report {}",
+        s.iterations,
+        s.last_checkpoint.map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
+        a.out.join("report.html").display()
+    );
+    if s.skipped_images > 0 {
+        eprintln!("warning: {} unreadable images were skipped", s.skipped_images);
+    }
+    Ok(())
+}

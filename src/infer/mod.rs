@@ -1,0 +1,68 @@
+//! Inference: translating images with latent or reference styles, and the official
+//! sample grids.
+
+pub mod grids;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{Fan, Masks, TranslationNets};
+
+/// The networks used for translation (normally the EMA ones) and the FAN when the model
+/// uses face masks.
+pub struct Translator<'a> {
+    pub nets: &'a TranslationNets,
+    pub fan: Option<&'a Fan>,
+    pub device: Device,
+    pub latent_dim: i64,
+}
+
+impl Translator<'_> {
+    /// Masks of the source images, when the model uses them.
+    pub fn masks(&self, x: &Tensor) -> Option<Masks> {
+        self.fan.map(|f| f.masks(x))
+    }
+
+    /// Style codes of latent codes z for domain labels y.
+    pub fn latent_style(&self, z: &Tensor, y: &Tensor) -> Tensor {
+        tch::no_grad(|| self.nets.mapping_network.forward(z, y))
+    }
+
+    /// Style codes of reference images for domain labels y.
+    pub fn reference_style(&self, x_ref: &Tensor, y: &Tensor) -> Tensor {
+        tch::no_grad(|| self.nets.style_encoder.forward(x_ref, y))
+    }
+
+    /// G(x, s) with the masks of x when needed.
+    pub fn generate(&self, x: &Tensor, s: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let masks = self.masks(x);
+            self.nets.generator.forward(x, s, masks.as_ref())
+        })
+    }
+
+    /// The average style of a domain over `n` random latent codes (for ψ truncation),
+    /// computed in chunks to keep memory flat.
+    pub fn mean_style(&self, domain: i64, n: i64, z_source: &mut dyn FnMut(i64) -> Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let mut total: Option<Tensor> = None;
+            let mut left = n;
+            while left > 0 {
+                let m = left.min(1000);
+                let z = z_source(m).to_device(self.device);
+                let y = Tensor::full([m], domain, (Kind::Int64, self.device));
+                let s = self.nets.mapping_network.forward(&z, &y).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>);
+                total = Some(match total {
+                    Some(t) => t + s,
+                    None => s,
+                });
+                left -= m;
+            }
+            total.expect("n > 0") / n as f64
+        })
+    }
+}
+
+/// ψ truncation: lerp(s_avg, s, ψ).
+pub fn truncate(s_avg: &Tensor, s: &Tensor, psi: f64) -> Tensor {
+    s_avg.lerp(s, psi)
+}

@@ -1,0 +1,145 @@
+//! Training checkpoints: online and EMA networks, the FAN, the four optimizer states,
+//! λ_ds, the iteration and both configurations, in one atomically written file.
+//!
+//! Tensor names: `<net>.*` (online), `<net>_ema.*` (EMA), `fan.*`, and
+//! `optim.<net>.<param>.{step,exp_avg,exp_avg_sq}`. The random state needs no storage:
+//! every batch and latent code is a function of (seed, iteration).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tch::Tensor;
+
+use super::step::Optimizers;
+use super::{Models, TrainConfig};
+use crate::checkpoint::native::{metadata, write_atomic};
+use crate::checkpoint::{load_module, Checkpoint};
+use crate::config::ModelConfig;
+use crate::model::{Module, DISCRIMINATOR, FAN};
+
+pub const META_KIND: &str = "kind";
+pub const META_TRAIN_CONFIG: &str = "train_config";
+pub const META_ITERATION: &str = "iteration";
+pub const META_LAMBDA_DS: &str = "lambda_ds";
+
+/// The suffix of the EMA copy of a network.
+pub const EMA_SUFFIX: &str = "_ema";
+
+/// Training progress stored with a checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub iteration: i64,
+    pub lambda_ds: f64,
+}
+
+/// File name of the checkpoint after `iteration` iterations.
+pub fn file_name(iteration: i64) -> String {
+    format!("{iteration:06}.safetensors")
+}
+
+/// All checkpoints in `dir`, by iteration.
+pub fn list(dir: &Path) -> Vec<(i64, PathBuf)> {
+    let mut out: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let stem = p.file_name()?.to_str()?.strip_suffix(".safetensors")?.to_string();
+            Some((stem.parse::<i64>().ok()?, p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn save(
+    path: &Path,
+    models: &Models,
+    opt: &Optimizers,
+    model_cfg: &ModelConfig,
+    train_cfg: &TrainConfig,
+    domains: &[String],
+    progress: &Progress,
+) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    let mut add = |prefix: &str, m: &dyn Module| {
+        for t in m.named_tensors() {
+            tensors.push((format!("{prefix}.{}", t.name), t.tensor));
+        }
+    };
+    for (net, m) in models.nets.modules() {
+        add(net, m);
+    }
+    add(DISCRIMINATOR, &models.discriminator);
+    for (net, m) in models.ema.modules() {
+        add(&format!("{net}{EMA_SUFFIX}"), m);
+    }
+    if let Some(fan) = &models.fan {
+        add(FAN, fan);
+    }
+    for (net, o) in opt.all() {
+        for (name, t) in o.state_tensors() {
+            tensors.push((format!("optim.{net}.{name}"), t));
+        }
+    }
+    let meta = metadata(
+        model_cfg,
+        domains,
+        &[
+            (META_KIND, "training".to_string()),
+            (META_TRAIN_CONFIG, serde_json::to_string(train_cfg)?),
+            (META_ITERATION, progress.iteration.to_string()),
+            (META_LAMBDA_DS, serde_json::to_string(&progress.lambda_ds)?),
+        ],
+    );
+    write_atomic(path, &tensors, meta)?;
+    Ok(())
+}
+
+/// Restores models and optimizers from a training checkpoint; returns its progress.
+pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &ModelConfig) -> Result<Progress> {
+    let ckpt = Checkpoint::open(path)?;
+    let p = &ckpt.path;
+    if ckpt.metadata.get(META_KIND).map(String::as_str) != Some("training") {
+        bail!("{p} is not a training checkpoint (it has no optimizer state); start a new run or pass a file from <out>/checkpoints");
+    }
+    if let Some(c) = &ckpt.config {
+        if c != model_cfg {
+            bail!(
+                "{p} was trained with model config {} but this run asks for {}; resume with the same flags",
+                serde_json::to_string(c)?,
+                serde_json::to_string(model_cfg)?
+            );
+        }
+    }
+    for (net, m) in models.nets.modules() {
+        load_module(m, net, ckpt.net(net)?, p, model_cfg)?;
+    }
+    load_module(&models.discriminator, DISCRIMINATOR, ckpt.net(DISCRIMINATOR)?, p, model_cfg)?;
+    for (net, m) in models.ema.modules() {
+        load_module(m, net, ckpt.net(&format!("{net}{EMA_SUFFIX}"))?, p, model_cfg)?;
+    }
+    if let (Some(fan), true) = (&models.fan, ckpt.has_net(FAN)) {
+        load_module(fan, FAN, ckpt.net(FAN)?, p, model_cfg)?;
+    }
+    let optim = ckpt.net("optim").map(|sd| sd.as_slice()).unwrap_or(&[]);
+    for (net, o) in opt.all_mut() {
+        let prefix = format!("{net}.");
+        let get = |name: &str| optim.iter().find(|(k, _)| k.strip_prefix(&prefix) == Some(name)).map(|(_, t)| t.shallow_clone());
+        o.load_state(&get).map_err(|e| anyhow::anyhow!("{p}: optimizer state of {net}: {e}"))?;
+    }
+    let iteration = ckpt.metadata.get(META_ITERATION).and_then(|v| v.parse().ok()).context("iteration missing")?;
+    let lambda_ds = ckpt.metadata.get(META_LAMBDA_DS).and_then(|v| serde_json::from_str(v).ok()).context("lambda_ds missing")?;
+    Ok(Progress { iteration, lambda_ds })
+}
+
+/// Removes all but the newest `keep` checkpoints in `dir`.
+pub fn prune(dir: &Path, keep: usize) {
+    let all = list(dir);
+    if all.len() > keep {
+        for (_, p) in &all[..all.len() - keep] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

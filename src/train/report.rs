@@ -1,0 +1,98 @@
+//! A self-contained HTML page of a run: loss curves (inline SVG, from `log.jsonl`) and
+//! the newest sample grids.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+const GROUPS: &[(&str, &[&str])] = &[
+    ("Discriminator", &["D/latent_real", "D/latent_fake", "D/latent_reg", "D/ref_real", "D/ref_fake", "D/ref_reg"]),
+    ("Generator: adversarial and style", &["G/latent_adv", "G/ref_adv", "G/latent_sty", "G/ref_sty"]),
+    ("Generator: diversity and cycle", &["G/latent_ds", "G/ref_ds", "G/latent_cyc", "G/ref_cyc", "G/lambda_ds"]),
+];
+const COLORS: &[&str] = &["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+fn svg_plot(records: &[serde_json::Value], keys: &[&str]) -> String {
+    let (w, h, pad) = (640.0, 240.0, 40.0);
+    let series: Vec<Vec<(f64, f64)>> = keys
+        .iter()
+        .map(|k| {
+            records
+                .iter()
+                .filter_map(|r| Some((r["iteration"].as_f64()?, r[*k].as_f64()?)))
+                .filter(|(_, v)| v.is_finite())
+                .collect()
+        })
+        .collect();
+    let all: Vec<(f64, f64)> = series.iter().flatten().copied().collect();
+    if all.is_empty() {
+        return "<p>no data yet</p>".into();
+    }
+    let (x0, x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x1, y1) = (if x1 > x0 { x1 } else { x0 + 1.0 }, if y1 > y0 { y1 } else { y0 + 1.0 });
+    let sx = |x: f64| pad + (x - x0) / (x1 - x0) * (w - 2.0 * pad);
+    let sy = |y: f64| h - pad - (y - y0) / (y1 - y0) * (h - 2.0 * pad);
+    let mut s = format!("<svg width='{w}' height='{h}' xmlns='http://www.w3.org/2000/svg' style='background:#fff;border:1px solid #ddd'>");
+    let _ = write!(s, "<text x='4' y='14' font-size='11'>{y1:.3}</text><text x='4' y='{}' font-size='11'>{y0:.3}</text>", h - pad);
+    let _ = write!(s, "<text x='{pad}' y='{}' font-size='11'>{x0}</text><text x='{}' y='{}' font-size='11'>{x1}</text>", h - 8.0, w - pad - 30.0, h - 8.0);
+    for (i, (k, pts)) in keys.iter().zip(&series).enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
+        let _ = write!(s, "<polyline fill='none' stroke='{c}' stroke-width='1.5' points='{}'/>", path.join(" "));
+        let _ = write!(s, "<text x='{}' y='{}' font-size='11' fill='{c}'>{k}</text>", w - 150.0, 16.0 + 13.0 * i as f64);
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Writes `<run>/report.html`.
+pub fn write(run: &Path) -> Result<()> {
+    let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap_or_default();
+    let records: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset='utf-8'><title>StarGAN v2 run</title>\
+         <style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%;image-rendering:pixelated;border:1px solid #ccc}</style>\
+         </head><body><h1>StarGAN v2 training run</h1>",
+    );
+    if let Some(last) = records.last() {
+        let _ = write!(
+            html,
+            "<p>Iteration {} · {:.2} it/s · {:.0} s elapsed</p>",
+            last["iteration"],
+            last["it_per_s"].as_f64().unwrap_or(0.0),
+            last["elapsed_s"].as_f64().unwrap_or(0.0)
+        );
+    }
+    html.push_str("<h2>Losses</h2>");
+    for (title, keys) in GROUPS {
+        let _ = write!(html, "<h3>{title}</h3>{}", svg_plot(&records, keys));
+    }
+    let mut samples: Vec<String> = std::fs::read_dir(run.join("samples"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
+        .collect();
+    samples.sort();
+    if let Some(newest) = samples.last().and_then(|n| n.split('_').next()).map(String::from) {
+        let _ = write!(html, "<h2>Samples at iteration {}</h2>", newest.trim_start_matches('0'));
+        for (title, suffix) in [
+            ("Reference-guided (first row: sources; each row: a reference, then the sources in its style)", "reference"),
+            ("Latent-guided, ψ = 1.0 (first row: sources; then one row per latent code and domain)", "latent_psi_1.0"),
+            ("Latent-guided, ψ = 0.7", "latent_psi_0.7"),
+            ("Latent-guided, ψ = 0.5", "latent_psi_0.5"),
+            ("Cycle consistency (sources, references, translations, reconstructions)", "cycle_consistency"),
+        ] {
+            if let Some(f) = samples.iter().find(|n| n.starts_with(&newest) && n.contains(suffix)) {
+                let _ = write!(html, "<h3>{title}</h3><img src='samples/{f}'>");
+            }
+        }
+    }
+    html.push_str("</body></html>");
+    let tmp = run.join(".report.html.tmp");
+    std::fs::write(&tmp, html)?;
+    std::fs::rename(tmp, run.join("report.html"))?;
+    Ok(())
+}
