@@ -1,6 +1,7 @@
 //! The `stargan` command line: argument parsing and reporting only; the work is done by
 //! the library.
 
+mod data;
 mod inspect;
 mod train;
 
@@ -20,6 +21,9 @@ pub enum Command {
     /// Works on our .safetensors checkpoints and on official PyTorch .ckpt files (legacy
     /// and zip), e.g. `stargan inspect expr/checkpoints/afhq/100000_nets_ema.ckpt`.
     Inspect(inspect::Args),
+    /// Build data sets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Train a model on image folders (one sub-folder per domain).
     Train(Box<train::Args>),
 }
@@ -28,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(*a),
+        Command::Data(c) => data::run(c),
     }
 }

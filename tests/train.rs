@@ -1,0 +1,190 @@
+//! Training on real images: resume equivalence, atomic checkpoints, corrupt-image
+//! skipping, dataset errors, and an end-to-end run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use stargan::checkpoint::Checkpoint;
+use stargan::config::ModelConfig;
+use stargan::data::folder::ImageFolder;
+use stargan::data::loader::{Loader, LoaderConfig};
+use stargan::train::trainer::{run, Resume, TrainOptions};
+use stargan::train::TrainConfig;
+use tch::Device;
+
+fn tiny_model(k: i64) -> ModelConfig {
+    ModelConfig { img_size: 32, num_domains: k, latent_dim: 8, style_dim: 16, hidden_dim: 32, dim_in: 16, max_conv_dim: 32, w_hpf: 0.0 }
+}
+
+fn afhq() -> PathBuf {
+    data_dir().join("representative/afhq")
+}
+
+fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
+    TrainOptions {
+        data: afhq().join("ref"),
+        val: Some(afhq().join("src")),
+        out: out.to_path_buf(),
+        model: tiny_model(3),
+        train: TrainConfig { total_iters: total, batch_size: 2, lambda_ds: 2.0, ds_iter: 10, seed: 5, ..TrainConfig::default() },
+        device: Device::Cpu,
+        workers: 2,
+        prefetch: 1,
+        print_every: 1,
+        sample_every: 0,
+        save_every: 2,
+        keep_last: 10,
+        resume,
+        wing: None,
+        sample_size: 3,
+        mean_style_samples: 50,
+        progress_bar: false,
+    }
+}
+
+#[test]
+fn resuming_gives_exactly_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("straight"), dir.path().join("resumed"));
+    run(&options(&a, 4, Resume::No)).unwrap();
+    run(&options(&b, 2, Resume::No)).unwrap();
+    // Starting again without --resume would mix runs: refused.
+    let err = run(&options(&b, 4, Resume::No)).err().unwrap().to_string();
+    assert!(err.contains("--resume"), "{err}");
+    run(&options(&b, 4, Resume::Latest)).unwrap();
+
+    let ca = Checkpoint::open(a.join("checkpoints/000004.safetensors")).unwrap();
+    let cb = Checkpoint::open(b.join("checkpoints/000004.safetensors")).unwrap();
+    assert_eq!(ca.metadata["lambda_ds"], cb.metadata["lambda_ds"]);
+    assert_eq!(ca.metadata["iteration"], "4");
+    let mut compared = 0;
+    for ((na, sa), (nb, sb)) in ca.nets.iter().zip(&cb.nets) {
+        assert_eq!(na, nb);
+        assert_eq!(sa.len(), sb.len(), "{na}");
+        for ((ka, ta), (kb, tb)) in sa.iter().zip(sb) {
+            assert_eq!(ka, kb);
+            assert!(ta.equal(tb), "{na}.{ka} differs after resume");
+            compared += 1;
+        }
+    }
+    // Online, EMA, discriminator and optimizer state are all in the comparison.
+    for net in ["generator", "generator_ema", "discriminator", "optim"] {
+        assert!(ca.has_net(net), "{net} missing from the checkpoint");
+    }
+    assert!(compared > 300, "{compared}");
+    // The λ_ds decay carried on across the resume: 2 − 4·(2/10).
+    let lambda: f64 = ca.metadata["lambda_ds"].parse().unwrap();
+    assert!((lambda - 1.2).abs() < 1e-12, "{lambda}");
+}
+
+#[test]
+fn end_to_end_run_writes_checkpoints_samples_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut o = options(&out, 3, Resume::No);
+    o.sample_every = 3;
+    o.keep_last = 1;
+    let s = run(&o).unwrap();
+    assert_eq!(s.iterations, 3);
+    assert_eq!(s.last_losses.len(), 14);
+    assert!(s.last_losses.iter().all(|(_, v)| v.is_finite()));
+    // Only the newest checkpoint is kept, and it is a complete training checkpoint.
+    let ckpts: Vec<_> = std::fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(ckpts, vec![std::ffi::OsString::from("000003.safetensors")]);
+    let c = Checkpoint::open(out.join("checkpoints/000003.safetensors")).unwrap();
+    assert_eq!(c.config.as_ref(), Some(&o.model));
+    assert_eq!(c.domains.as_deref(), Some(&["cat".to_string(), "dog".into(), "wild".into()][..]));
+    for suffix in ["reference", "latent_psi_0.5", "latent_psi_0.7", "latent_psi_1.0", "cycle_consistency"] {
+        let p = out.join(format!("samples/000003_{suffix}.png"));
+        let img = image::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(img.width() % 32, 0);
+    }
+    // Reference grid: (1 + n) columns × (1 + n) rows of 32-px tiles with n = 3.
+    let img = image::open(out.join("samples/000003_reference.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * 32, 4 * 32));
+    // Latent grid: n columns; 1 + 3 domains × 10 rows.
+    let img = image::open(out.join("samples/000003_latent_psi_1.0.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (3 * 32, 31 * 32));
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("samples/000003_reference.png"));
+}
+
+fn write_png(path: &Path, seed: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_fn(40, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 5, seed])).save(path).unwrap();
+}
+
+#[test]
+fn corrupt_images_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["a", "b"] {
+        for i in 0..3 {
+            write_png(&dir.path().join(format!("{d}/{i}.png")), i);
+        }
+        std::fs::write(dir.path().join(format!("{d}/broken.jpg")), b"not a jpeg at all").unwrap();
+        std::fs::write(dir.path().join(format!("{d}/empty.png")), b"").unwrap();
+    }
+    let folder = ImageFolder::open(dir.path()).unwrap();
+    assert_eq!(folder.len(), 10);
+    let cfg = LoaderConfig { batch_size: 4, img_size: 16, randcrop_prob: 0.5, seed: 1, workers: 2, prefetch: 1, start_batch: 0 };
+    let mut loader = Loader::new(&folder, &cfg).unwrap();
+    for _ in 0..8 {
+        let b = loader.next_batch().unwrap();
+        assert_eq!(b.x_src.size(), [4, 3, 16, 16]);
+        assert_eq!(b.x_ref2.size(), [4, 3, 16, 16]);
+        let labels: Vec<i64> = Vec::try_from(tch::Tensor::cat(&[&b.y_src, &b.y_ref], 0)).unwrap();
+        assert!(labels.iter().all(|&y| y == 0 || y == 1), "{labels:?}");
+    }
+    assert!(loader.skipped.load(std::sync::atomic::Ordering::Relaxed) > 0, "corrupt files were drawn and skipped");
+
+    // A domain with nothing but unreadable files stops with an error, not a hang or panic.
+    let bad = tempfile::tempdir().unwrap();
+    for d in ["a", "b"] {
+        std::fs::create_dir_all(bad.path().join(d)).unwrap();
+        for i in 0..2 {
+            std::fs::write(bad.path().join(d).join(format!("{i}.png")), b"x").unwrap();
+        }
+    }
+    let folder = ImageFolder::open(bad.path()).unwrap();
+    let mut loader = Loader::new(&folder, &cfg).unwrap();
+    assert!(loader.next_batch().is_err());
+}
+
+#[test]
+fn dataset_problems_are_clear_errors_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let missing = ImageFolder::open(&root.join("nope")).unwrap_err().to_string();
+    assert!(missing.contains("does not exist"), "{missing}");
+    std::fs::create_dir_all(root.join("flat")).unwrap();
+    write_png(&root.join("flat/x.png"), 0);
+    let flat = ImageFolder::open(&root.join("flat")).unwrap_err().to_string();
+    assert!(flat.contains("no sub-folders"), "{flat}");
+    write_png(&root.join("set/cat/1.png"), 0);
+    write_png(&root.join("set/cat/2.png"), 1);
+    std::fs::create_dir_all(root.join("set/dog")).unwrap();
+    std::fs::write(root.join("set/dog/readme.txt"), "no images").unwrap();
+    let empty = ImageFolder::open(&root.join("set")).unwrap_err().to_string();
+    assert!(empty.contains("dog") && empty.contains("no images"), "{empty}");
+    write_png(&root.join("set/dog/1.PNG"), 2);
+    write_png(&root.join("set/dog/sub/2.jpeg.png"), 3);
+    let ok = ImageFolder::open(&root.join("set")).unwrap();
+    assert_eq!(ok.domains, ["cat", "dog"]);
+    assert_eq!(ok.files[1].len(), 2, "upper-case extensions and nested folders are found");
+    let count = ok.expect_domains(3).unwrap_err().to_string();
+    assert!(count.contains("--num-domains 2"), "{count}");
+
+    // The trainer refuses before it starts: domain count, and w_hpf without FAN weights.
+    let mut o = options(&root.join("out"), 2, Resume::No);
+    o.data = root.join("set");
+    o.val = None;
+    let err = run(&o).err().unwrap().to_string();
+    assert!(err.contains("domain"), "{err}");
+    o.model = ModelConfig { w_hpf: 1.0, ..tiny_model(2) };
+    let err = run(&o).err().unwrap().to_string();
+    assert!(err.contains("--wing"), "{err}");
+}
