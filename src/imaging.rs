@@ -87,7 +87,8 @@ pub fn blank(w: u32, h: u32) -> RgbImage {
 pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let fmt = image::ImageFormat::from_path(path).with_context(|| format!("unknown image extension in {}", path.display()))?;
+    let fmt = image::ImageFormat::from_path(path)
+        .with_context(|| format!("unknown image extension in {}", path.display()))?;
     let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     img.save_with_format(&tmp, fmt).with_context(|| format!("cannot write {}", path.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;

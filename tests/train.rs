@@ -15,7 +15,16 @@ use stargan::train::TrainConfig;
 use tch::Device;
 
 fn tiny_model(k: i64) -> ModelConfig {
-    ModelConfig { img_size: 32, num_domains: k, latent_dim: 8, style_dim: 16, hidden_dim: 32, dim_in: 16, max_conv_dim: 32, w_hpf: 0.0 }
+    ModelConfig {
+        img_size: 32,
+        num_domains: k,
+        latent_dim: 8,
+        style_dim: 16,
+        hidden_dim: 32,
+        dim_in: 16,
+        max_conv_dim: 32,
+        w_hpf: 0.0,
+    }
 }
 
 fn afhq() -> PathBuf {
@@ -28,7 +37,14 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         val: Some(afhq().join("src")),
         out: out.to_path_buf(),
         model: tiny_model(3),
-        train: TrainConfig { total_iters: total, batch_size: 2, lambda_ds: 2.0, ds_iter: 10, seed: 5, ..TrainConfig::default() },
+        train: TrainConfig {
+            total_iters: total,
+            batch_size: 2,
+            lambda_ds: 2.0,
+            ds_iter: 10,
+            seed: 5,
+            ..TrainConfig::default()
+        },
         device: Device::Cpu,
         workers: 2,
         prefetch: 1,
@@ -130,7 +146,15 @@ fn corrupt_images_are_skipped_and_counted() {
     }
     let folder = ImageFolder::open(dir.path()).unwrap();
     assert_eq!(folder.len(), 10);
-    let cfg = LoaderConfig { batch_size: 4, img_size: 16, randcrop_prob: 0.5, seed: 1, workers: 2, prefetch: 1, start_batch: 0 };
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        img_size: 16,
+        randcrop_prob: 0.5,
+        seed: 1,
+        workers: 2,
+        prefetch: 1,
+        start_batch: 0,
+    };
     let mut loader = Loader::new(&folder, &cfg).unwrap();
     for _ in 0..8 {
         let b = loader.next_batch().unwrap();
@@ -187,4 +211,22 @@ fn dataset_problems_are_clear_errors_before_training() {
     o.model = ModelConfig { w_hpf: 1.0, ..tiny_model(2) };
     let err = run(&o).err().unwrap().to_string();
     assert!(err.contains("--wing"), "{err}");
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    run(&options(&out, 2, Resume::No)).unwrap();
+    let saved = out.join("checkpoints/000002.safetensors");
+    let before = std::fs::read(&saved).unwrap();
+    // An absurd learning rate makes the next iteration's losses blow up.
+    let mut o = options(&out, 6, Resume::Latest);
+    o.train.lr = 1e30;
+    o.train.f_lr = 1e30;
+    let err = run(&o).err().expect("the run must stop").to_string();
+    assert!(err.contains("iteration 3") && err.contains("000002.safetensors"), "{err}");
+    assert!(["D/", "G/"].iter().any(|p| err.contains(p)), "names the loss term: {err}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before, "the last good checkpoint is untouched");
+    assert!(Checkpoint::open(&saved).is_ok());
 }

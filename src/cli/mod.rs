@@ -3,7 +3,10 @@
 
 mod data;
 mod inspect;
+mod model_args;
+mod sample;
 mod train;
+mod translate;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +24,10 @@ pub enum Command {
     /// Works on our .safetensors checkpoints and on official PyTorch .ckpt files (legacy
     /// and zip), e.g. `stargan inspect expr/checkpoints/afhq/100000_nets_ema.ckpt`.
     Inspect(inspect::Args),
+    /// Translate images into a domain with random or reference styles.
+    Translate(Box<translate::Args>),
+    /// Official sample mode: reference grid, latent grids, interpolation animation.
+    Sample(Box<sample::Args>),
     /// Build data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -33,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(*a),
         Command::Data(c) => data::run(c),
+        Command::Translate(a) => translate::run(*a),
+        Command::Sample(a) => sample::run(*a),
     }
 }

@@ -152,8 +152,12 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelCon
     let saved = out_dir.join("config.json");
     let config_path = a.config.clone().or_else(|| (a.resume.is_some() && saved.exists()).then_some(saved));
     let file: ConfigFile = match &config_path {
-        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
-            .with_context(|| format!("{} is not a valid config file (JSON with \"model\" and \"train\")", p.display()))?,
+        Some(p) => {
+            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
+                .with_context(|| {
+                format!("{} is not a valid config file (JSON with \"model\" and \"train\")", p.display())
+            })?
+        }
         None => ConfigFile::default(),
     };
     let data = a.data.clone().context("--data is required: the training folder with one sub-folder per domain")?;
@@ -181,7 +185,24 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelCon
         ($dst:expr, $($f:ident),*) => { $( if let Some(v) = a.$f { $dst.$f = v; } )* };
     }
     set!(model, num_domains, latent_dim, style_dim, hidden_dim, dim_in, max_conv_dim, w_hpf);
-    set!(train, lambda_reg, lambda_cyc, lambda_sty, lambda_ds, ds_iter, total_iters, batch_size, randcrop_prob, lr, f_lr, beta1, beta2, weight_decay, ema_beta, seed);
+    set!(
+        train,
+        lambda_reg,
+        lambda_cyc,
+        lambda_sty,
+        lambda_ds,
+        ds_iter,
+        total_iters,
+        batch_size,
+        randcrop_prob,
+        lr,
+        f_lr,
+        beta1,
+        beta2,
+        weight_decay,
+        ema_beta,
+        seed
+    );
     if model.num_domains == 0 {
         model.num_domains = ImageFolder::open(&data)?.domains.len() as i64;
     }

@@ -148,14 +148,20 @@ pub fn fetch(pkg: &Package, cache: &Path) -> Result<PathBuf> {
         .arg(&dir)
         .stdout(std::process::Stdio::null())
         .status()
-        .with_context(|| "cannot run `npm` (Node.js's package manager), needed to fetch the emoji packages; install Node.js/npm")?;
+        .with_context(|| {
+            "cannot run `npm` (Node.js's package manager), needed to fetch the emoji packages; install Node.js/npm"
+        })?;
     if !status.success() {
         bail!("`npm pack {}` failed ({status}); check the network access to the npm registry", pkg.spec);
     }
     let got = sha256_file(&path).with_context(|| format!("npm pack did not produce {}", path.display()))?;
     if got != pkg.sha256 {
         let _ = std::fs::remove_file(&path);
-        bail!("{} has sha256 {got}, expected {}; the registry served a different file, refusing to use it", pkg.spec, pkg.sha256);
+        bail!(
+            "{} has sha256 {got}, expected {}; the registry served a different file, refusing to use it",
+            pkg.spec,
+            pkg.sha256
+        );
     }
     Ok(path)
 }
@@ -275,7 +281,8 @@ pub fn render_raster(data: &[u8], size: u32) -> Result<RgbImage> {
     };
     let crop = image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image();
     let scale = FILL * size as f64 / (x1 - x0).max(y1 - y0) as f64;
-    let (nw, nh) = (((x1 - x0) as f64 * scale).round().max(1.0) as u32, ((y1 - y0) as f64 * scale).round().max(1.0) as u32);
+    let (nw, nh) =
+        (((x1 - x0) as f64 * scale).round().max(1.0) as u32, ((y1 - y0) as f64 * scale).round().max(1.0) as u32);
     let fitted = image::imageops::resize(&crop, nw, nh, image::imageops::FilterType::Lanczos3);
     let mut canvas = RgbaImage::from_pixel(size, size, image::Rgba([255, 255, 255, 255]));
     image::imageops::overlay(&mut canvas, &fitted, ((size - nw) / 2) as i64, ((size - nh) / 2) as i64);
@@ -316,7 +323,8 @@ pub fn build(opts: &EmojiOptions, progress: &(dyn Fn(usize, usize) + Sync)) -> R
     let mut jobs: Vec<(&'static str, Entry, Vec<u8>)> = Vec::new();
     for pkg in PACKAGES.iter() {
         let tgz = fetch(pkg, &opts.cache)?;
-        let names: HashSet<&str> = entries.iter().filter_map(|e| e.sources.get(pkg.domain).map(String::as_str)).collect();
+        let names: HashSet<&str> =
+            entries.iter().filter_map(|e| e.sources.get(pkg.domain).map(String::as_str)).collect();
         if pkg.domain == "noto" {
             let files = read_tarball(&tgz, &HashSet::from(["package/icons.json".to_string()]))?;
             let json = files.get("package/icons.json").context("package/icons.json missing from the Noto tarball")?;
@@ -341,18 +349,22 @@ pub fn build(opts: &EmojiOptions, progress: &(dyn Fn(usize, usize) + Sync)) -> R
     let results: Vec<Result<(), String>> = jobs
         .par_iter()
         .map(|(domain, e, bytes)| {
-            let img = if e.sources[domain].ends_with(".webp") { render_raster(bytes, opts.size) } else { render_svg(bytes, opts.size) };
-            let r = img.and_then(|img| imaging::save(&img, &opts.out.join(&e.split).join(domain).join(format!("{}.png", e.key))));
+            let img = if e.sources[domain].ends_with(".webp") {
+                render_raster(bytes, opts.size)
+            } else {
+                render_svg(bytes, opts.size)
+            };
+            let r = img.and_then(|img| {
+                imaging::save(&img, &opts.out.join(&e.split).join(domain).join(format!("{}.png", e.key)))
+            });
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             r.map_err(|err| format!("{domain}/{}: {err:#}", e.key))
         })
         .collect();
     let failures: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
     write_notice(&opts.out)?;
-    let per_split = ["train", "val"]
-        .iter()
-        .map(|s| (s.to_string(), entries.iter().filter(|e| e.split == *s).count()))
-        .collect();
+    let per_split =
+        ["train", "val"].iter().map(|s| (s.to_string(), entries.iter().filter(|e| e.split == *s).count())).collect();
     Ok(Summary { written: total - failures.len(), per_split, failures })
 }
 

@@ -11,7 +11,9 @@ pub enum DataError {
     Missing(PathBuf),
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{0} has no sub-folders: put the images of each domain in their own sub-folder (e.g. train/cat, train/dog)")]
+    #[error(
+        "{0} has no sub-folders: put the images of each domain in their own sub-folder (e.g. train/cat, train/dog)"
+    )]
     NoDomains(PathBuf),
     #[error("domain folder {0} has no images (png, jpg, jpeg or webp): add images or remove the folder")]
     EmptyDomain(PathBuf),

@@ -183,7 +183,8 @@ impl Loader {
     /// The next batch, in order.
     pub fn next_batch(&mut self) -> Result<TrainBatch> {
         let w = ((self.next - self.start) % self.receivers.len() as u64) as usize;
-        let (k, b) = self.receivers[w].recv().map_err(|_| anyhow::anyhow!("data loader worker stopped unexpectedly"))?;
+        let (k, b) =
+            self.receivers[w].recv().map_err(|_| anyhow::anyhow!("data loader worker stopped unexpectedly"))?;
         debug_assert_eq!(k, self.next);
         self.next += 1;
         b

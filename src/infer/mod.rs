@@ -1,7 +1,11 @@
 //! Inference: translating images with latent or reference styles, and the official
 //! sample grids.
 
+pub mod animate;
 pub mod grids;
+pub mod load;
+pub mod sample;
+pub mod translate;
 
 use tch::{Device, Kind, Tensor};
 
@@ -50,7 +54,8 @@ impl Translator<'_> {
                 let m = left.min(1000);
                 let z = z_source(m).to_device(self.device);
                 let y = Tensor::full([m], domain, (Kind::Int64, self.device));
-                let s = self.nets.mapping_network.forward(&z, &y).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>);
+                let s =
+                    self.nets.mapping_network.forward(&z, &y).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>);
                 total = Some(match total {
                     Some(t) => t + s,
                     None => s,

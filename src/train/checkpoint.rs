@@ -126,11 +126,14 @@ pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &Mode
     let optim = ckpt.net("optim").map(|sd| sd.as_slice()).unwrap_or(&[]);
     for (net, o) in opt.all_mut() {
         let prefix = format!("{net}.");
-        let get = |name: &str| optim.iter().find(|(k, _)| k.strip_prefix(&prefix) == Some(name)).map(|(_, t)| t.shallow_clone());
+        let get = |name: &str| {
+            optim.iter().find(|(k, _)| k.strip_prefix(&prefix) == Some(name)).map(|(_, t)| t.shallow_clone())
+        };
         o.load_state(&get).map_err(|e| anyhow::anyhow!("{p}: optimizer state of {net}: {e}"))?;
     }
     let iteration = ckpt.metadata.get(META_ITERATION).and_then(|v| v.parse().ok()).context("iteration missing")?;
-    let lambda_ds = ckpt.metadata.get(META_LAMBDA_DS).and_then(|v| serde_json::from_str(v).ok()).context("lambda_ds missing")?;
+    let lambda_ds =
+        ckpt.metadata.get(META_LAMBDA_DS).and_then(|v| serde_json::from_str(v).ok()).context("lambda_ds missing")?;
     Ok(Progress { iteration, lambda_ds })
 }
 

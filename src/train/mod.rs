@@ -1,5 +1,6 @@
 //! Training: the official StarGAN v2 objective and loop.
 
+pub mod checkpoint;
 pub mod config;
 pub mod ema;
 pub mod losses;
@@ -7,7 +8,6 @@ pub mod optim;
 pub mod report;
 pub mod step;
 pub mod trainer;
-pub mod checkpoint;
 
 pub use config::TrainConfig;
 

@@ -35,13 +35,24 @@ fn svg_plot(records: &[serde_json::Value], keys: &[&str]) -> String {
     let sx = |x: f64| pad + (x - x0) / (x1 - x0) * (w - 2.0 * pad);
     let sy = |y: f64| h - pad - (y - y0) / (y1 - y0) * (h - 2.0 * pad);
     let mut s = format!("<svg width='{w}' height='{h}' xmlns='http://www.w3.org/2000/svg' style='background:#fff;border:1px solid #ddd'>");
-    let _ = write!(s, "<text x='4' y='14' font-size='11'>{y1:.3}</text><text x='4' y='{}' font-size='11'>{y0:.3}</text>", h - pad);
-    let _ = write!(s, "<text x='{pad}' y='{}' font-size='11'>{x0}</text><text x='{}' y='{}' font-size='11'>{x1}</text>", h - 8.0, w - pad - 30.0, h - 8.0);
+    let _ = write!(
+        s,
+        "<text x='4' y='14' font-size='11'>{y1:.3}</text><text x='4' y='{}' font-size='11'>{y0:.3}</text>",
+        h - pad
+    );
+    let _ = write!(
+        s,
+        "<text x='{pad}' y='{}' font-size='11'>{x0}</text><text x='{}' y='{}' font-size='11'>{x1}</text>",
+        h - 8.0,
+        w - pad - 30.0,
+        h - 8.0
+    );
     for (i, (k, pts)) in keys.iter().zip(&series).enumerate() {
         let c = COLORS[i % COLORS.len()];
         let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
         let _ = write!(s, "<polyline fill='none' stroke='{c}' stroke-width='1.5' points='{}'/>", path.join(" "));
-        let _ = write!(s, "<text x='{}' y='{}' font-size='11' fill='{c}'>{k}</text>", w - 150.0, 16.0 + 13.0 * i as f64);
+        let _ =
+            write!(s, "<text x='{}' y='{}' font-size='11' fill='{c}'>{k}</text>", w - 150.0, 16.0 + 13.0 * i as f64);
     }
     s.push_str("</svg>");
     s
@@ -79,7 +90,10 @@ pub fn write(run: &Path) -> Result<()> {
     if let Some(newest) = samples.last().and_then(|n| n.split('_').next()).map(String::from) {
         let _ = write!(html, "<h2>Samples at iteration {}</h2>", newest.trim_start_matches('0'));
         for (title, suffix) in [
-            ("Reference-guided (first row: sources; each row: a reference, then the sources in its style)", "reference"),
+            (
+                "Reference-guided (first row: sources; each row: a reference, then the sources in its style)",
+                "reference",
+            ),
             ("Latent-guided, ψ = 1.0 (first row: sources; then one row per latent code and domain)", "latent_psi_1.0"),
             ("Latent-guided, ψ = 0.7", "latent_psi_0.7"),
             ("Latent-guided, ψ = 0.5", "latent_psi_0.5"),

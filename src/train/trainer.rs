@@ -125,9 +125,14 @@ struct Sampler {
 impl Sampler {
     fn write(&self, models: &Models, opts: &TrainOptions, iteration: i64, dir: &Path) -> Result<()> {
         let d = opts.device;
-        let t = Translator { nets: &models.ema, fan: models.fan.as_ref(), device: d, latent_dim: opts.model.latent_dim };
-        let (xs, ys, xr, yr) = (self.x_src.to_device(d), self.y_src.to_device(d), self.x_ref.to_device(d), self.y_ref.to_device(d));
-        imaging::save(&grids::cycle_grid(&t, &xs, &ys, &xr, &yr), &dir.join(format!("{iteration:06}_cycle_consistency.png")))?;
+        let t =
+            Translator { nets: &models.ema, fan: models.fan.as_ref(), device: d, latent_dim: opts.model.latent_dim };
+        let (xs, ys, xr, yr) =
+            (self.x_src.to_device(d), self.y_src.to_device(d), self.x_ref.to_device(d), self.y_ref.to_device(d));
+        imaging::save(
+            &grids::cycle_grid(&t, &xs, &ys, &xr, &yr),
+            &dir.join(format!("{iteration:06}_cycle_consistency.png")),
+        )?;
         let seed = opts.train.seed;
         let mut k = 0u64;
         let domains: Vec<(i64, Tensor)> = (0..opts.model.num_domains.min(5))
@@ -148,7 +153,13 @@ impl Sampler {
     }
 }
 
-fn to_device_batch(b: crate::data::loader::TrainBatch, it: u64, cfg: &TrainConfig, model: &ModelConfig, d: Device) -> Batch {
+fn to_device_batch(
+    b: crate::data::loader::TrainBatch,
+    it: u64,
+    cfg: &TrainConfig,
+    model: &ModelConfig,
+    d: Device,
+) -> Batch {
     let n = b.x_src.size()[0];
     Batch {
         x_real: b.x_src.to_device(d),
@@ -184,7 +195,11 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     let resume_from = match &opts.resume {
         Resume::No => {
             if let Some((_, p)) = ckpt::list(&ckpt_dir).last() {
-                bail!("{} already holds checkpoints (newest: {}); pass --resume to continue, or choose another --out", opts.out.display(), p.display());
+                bail!(
+                    "{} already holds checkpoints (newest: {}); pass --resume to continue, or choose another --out",
+                    opts.out.display(),
+                    p.display()
+                );
             }
             None
         }
@@ -209,11 +224,14 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     }
     std::fs::write(
         opts.out.join("config.json"),
-        serde_json::to_string_pretty(&serde_json::json!({"model": opts.model, "train": opts.train, "domains": folder.domains}))?,
+        serde_json::to_string_pretty(
+            &serde_json::json!({"model": opts.model, "train": opts.train, "domains": folder.domains}),
+        )?,
     )?;
 
     let sampler = if opts.sample_every > 0 {
-        let (x_src, y_src, x_ref, y_ref) = sample_images(&val, opts.sample_size, opts.model.img_size as u32, opts.train.seed)?;
+        let (x_src, y_src, x_ref, y_ref) =
+            sample_images(&val, opts.sample_size, opts.model.img_size as u32, opts.train.seed)?;
         let z_rows = latent_codes(opts.train.seed, u64::MAX, 3, 10, opts.model.latent_dim);
         Some(Sampler { x_src, y_src, x_ref, y_ref, z_rows })
     } else {
