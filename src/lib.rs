@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: our safetensors format and the importer of official `.ckpt` files;
 //! - [`cli`]: the `stargan` command line.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The `stargan` command line: argument parsing and reporting only; the work is done by
 //! the library.
 
+mod bench;
 mod data;
 mod inspect;
 mod model_args;
@@ -28,6 +29,9 @@ pub enum Command {
     Translate(Box<translate::Args>),
     /// Official sample mode: reference grid, latent grids, interpolation animation.
     Sample(Box<sample::Args>),
+    /// Benchmarks: inference speed and memory.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Build data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -40,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(*a),
         Command::Data(c) => data::run(c),
+        Command::Bench(c) => bench::run(c),
         Command::Translate(a) => translate::run(*a),
         Command::Sample(a) => sample::run(*a),
     }

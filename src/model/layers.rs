@@ -71,7 +71,10 @@ impl Init {
     /// std = sqrt(2 / fan_in).
     fn he_normal(&self, shape: &[i64], fan_in: i64) -> Tensor {
         let std = (2.0 / fan_in as f64).sqrt();
-        param(Tensor::randn(shape, (self.kind, self.device)) * std)
+        // In place: no temporary copy of the largest weights.
+        let mut t = Tensor::randn(shape, (self.kind, self.device));
+        t *= std;
+        param(t)
     }
 
     fn zeros(&self, shape: &[i64]) -> Tensor {
