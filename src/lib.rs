@@ -16,5 +16,6 @@ pub mod data;
 pub mod device;
 pub mod imaging;
 pub mod infer;
+pub mod metrics;
 pub mod model;
 pub mod train;

@@ -1,0 +1,95 @@
+//! FID: pool3 features of the TF Inception-v3 (2015-12-05, as TorchScript) and the
+//! Fréchet distance between two Gaussians fitted to them, in float64.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use image::RgbImage;
+use tch::{Device, Kind, Tensor};
+
+use crate::imaging;
+
+/// Side of the Inception input.
+pub const INCEPTION_SIZE: u32 = 299;
+
+pub struct Inception {
+    module: tch::CModule,
+    device: Device,
+}
+
+impl Inception {
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        let mut module = tch::CModule::load_on_device(path, device)
+            .with_context(|| format!("{} is not a loadable TorchScript Inception network", path.display()))?;
+        module.set_eval();
+        Ok(Inception { module, device })
+    }
+
+    /// 2048-d features of inputs N×3×299×299 already scaled to (x − 128) / 128.
+    pub fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let out = tch::no_grad(|| self.module.forward_ts(&[x.to_device(self.device).to_kind(Kind::Float)]))?;
+        Ok(out.view([x.size()[0], -1]))
+    }
+}
+
+/// The input protocol: resize to 256×256, then to 299×299 (bilinear, antialiased), as
+/// 8-bit values, scaled to (x − 128) / 128.
+pub fn preprocess(img: &RgbImage) -> Tensor {
+    let img = imaging::resize(&imaging::resize(img, 256, 256), INCEPTION_SIZE, INCEPTION_SIZE);
+    let data: Vec<f32> = img.as_raw().iter().map(|&v| (v as f32 - 128.0) / 128.0).collect();
+    let s = INCEPTION_SIZE as i64;
+    Tensor::from_slice(&data).view([s, s, 3]).permute([2, 0, 1])
+}
+
+/// Features (float64, N×2048) of image files, in batches.
+pub fn features_of_files(net: &Inception, files: &[PathBuf], batch: usize, progress: &dyn Fn(usize)) -> Result<Tensor> {
+    let mut feats = Vec::new();
+    for chunk in files.chunks(batch.max(1)) {
+        let xs: Vec<Tensor> = chunk.iter().map(|p| Ok(preprocess(&imaging::load_rgb(p)?))).collect::<Result<_>>()?;
+        feats.push(net.features(&Tensor::stack(&xs, 0))?.to_kind(Kind::Double).to_device(Device::Cpu));
+        progress(chunk.len());
+    }
+    Ok(Tensor::cat(&feats, 0))
+}
+
+/// Features of images given as tensors in [-1, 1], quantised to 8 bits first as when
+/// generated images are saved and read back.
+pub fn features_of_tensors(net: &Inception, x: &Tensor) -> Result<Tensor> {
+    let xs: Vec<Tensor> = imaging::to_images(x).iter().map(preprocess).collect();
+    Ok(net.features(&Tensor::stack(&xs, 0))?.to_kind(Kind::Double).to_device(Device::Cpu))
+}
+
+/// Mean and covariance (unbiased, rows = samples) of features.
+pub struct Gaussian {
+    pub mu: Tensor,
+    pub sigma: Tensor,
+}
+
+pub fn fit(features: &Tensor) -> Gaussian {
+    let f = features.to_kind(Kind::Double);
+    let n = f.size()[0];
+    let mu = f.mean_dim([0i64].as_slice(), false, None::<Kind>);
+    let c = &f - &mu;
+    let sigma = c.transpose(0, 1).matmul(&c) / ((n - 1).max(1) as f64);
+    Gaussian { mu, sigma }
+}
+
+/// Square root of a symmetric positive semi-definite matrix (eigenvalues clipped at 0).
+fn psd_sqrt(m: &Tensor) -> Tensor {
+    let (vals, vecs) = m.linalg_eigh("L");
+    let s = vals.clamp_min(0.0).sqrt();
+    (&vecs * s.unsqueeze(0)).matmul(&vecs.transpose(0, 1))
+}
+
+/// ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½). The trace of (Σ₁Σ₂)^½ is computed as the sum of
+/// square roots of the eigenvalues of the symmetric Σ₁^½ Σ₂ Σ₁^½ (same spectrum), which
+/// stays real and stable when the covariances are singular.
+pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> f64 {
+    let diff = (&a.mu - &b.mu).square().sum(Kind::Double).double_value(&[]);
+    let s1 = psd_sqrt(&a.sigma);
+    let m = s1.matmul(&b.sigma).matmul(&s1);
+    let m = (&m + m.transpose(0, 1)) / 2.0;
+    let tr_covmean = m.linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(Kind::Double).double_value(&[]);
+    let tr = a.sigma.trace().double_value(&[]) + b.sigma.trace().double_value(&[]);
+    diff + tr - 2.0 * tr_covmean
+}
