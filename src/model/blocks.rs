@@ -59,6 +59,55 @@ impl ResBlk {
     }
 }
 
+/// Activations of an un-normalised ResBlk kept for its explicit input gradient.
+pub struct ResBlkSaved {
+    input: Tensor,
+    mid: Tensor,
+}
+
+/// d/dx of LeakyReLU(0.2) at `pre`: 1 where pre > 0, else 0.2. Piecewise constant, so it
+/// carries no gradient of its own.
+pub fn lrelu_slope(pre: &Tensor) -> Tensor {
+    let pos = pre.detach().gt(0.0).to_kind(pre.kind());
+    pos * 0.8 + 0.2
+}
+
+/// Gradient through a 2×2 average pool: each input pixel gets a quarter of its output's.
+pub fn avg_pool2_backward(g: &Tensor) -> Tensor {
+    super::layers::upsample2(g) * 0.25
+}
+
+impl ResBlk {
+    /// Forward pass of an un-normalised block (style encoder / discriminator) that keeps
+    /// what [`ResBlk::input_grad`] needs.
+    pub fn forward_saving(&self, x: &Tensor) -> (Tensor, ResBlkSaved) {
+        assert!(self.norm.is_none(), "explicit input gradients are for un-normalised blocks");
+        let mut mid = self.conv1.forward(&lrelu(x));
+        if self.downsample {
+            mid = avg_pool2(&mid);
+        }
+        let res = self.conv2.forward(&lrelu(&mid));
+        let out = (self.shortcut(x) + res) / SQRT_2;
+        (out, ResBlkSaved { input: x.shallow_clone(), mid })
+    }
+
+    /// ∂(⟨g_out, block(x)⟩)/∂x as an explicit graph of transposed convolutions, slope
+    /// masks and pooling adjoints: differentiable with ordinary (first-order) autograd.
+    pub fn input_grad(&self, g_out: &Tensor, saved: &ResBlkSaved) -> Tensor {
+        let g = g_out / SQRT_2;
+        let mut g_sc = if self.downsample { avg_pool2_backward(&g) } else { g.shallow_clone() };
+        if let Some(c) = &self.conv1x1 {
+            g_sc = c.input_grad(&g_sc);
+        }
+        let mut g_r = self.conv2.input_grad(&g) * lrelu_slope(&saved.mid);
+        if self.downsample {
+            g_r = avg_pool2_backward(&g_r);
+        }
+        let g_r = self.conv1.input_grad(&g_r) * lrelu_slope(&saved.input);
+        g_sc + g_r
+    }
+}
+
 impl Module for ResBlk {
     fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
         let p = |n: &str| super::layers::join(prefix, n);

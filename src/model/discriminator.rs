@@ -26,6 +26,17 @@ impl Discriminator {
         self.head.forward(&self.main.forward(x)).flatten(1, -1)
     }
 
+    /// D(x, y) and ∂(Σ_n D(x, y)_n)/∂x, the input gradient as an explicit graph (for the
+    /// R1 penalty without double backward through convolutions).
+    pub fn forward_with_input_grad(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let k = self.head.weight.size()[0];
+        let onehot = y.to_device(x.device()).one_hot(k).to_kind(x.kind()).view([-1, k, 1, 1]);
+        let head = |_: &Tensor| self.head.input_grad(&onehot);
+        let (h, grad) = self.main.forward_with_input_grad(x, &head);
+        let logits = pick_domain(&self.head.forward(&h).flatten(1, -1), y);
+        (logits, grad)
+    }
+
     /// D(x, y): N logits.
     pub fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
         pick_domain(&self.forward_all(x), y)

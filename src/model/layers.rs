@@ -118,6 +118,13 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.conv2d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1)
     }
+
+    /// The gradient with respect to the input of this (stride-1) convolution, given the
+    /// gradient of its output: the transposed convolution with the same weights.
+    pub fn input_grad(&self, g: &Tensor) -> Tensor {
+        debug_assert_eq!(self.stride, 1);
+        g.conv_transpose2d(&self.weight, None::<Tensor>, [1], [self.padding], [0], 1, [1])
+    }
 }
 
 impl Module for Conv2d {

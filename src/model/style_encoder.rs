@@ -44,6 +44,30 @@ impl ConvBody {
         lrelu(&self.conv_out.forward(&lrelu(&h)))
     }
 
+    /// Forward pass that also returns ∂⟨g_head(h), h⟩/∂x: `head_grad` maps the body's
+    /// output h (N×C×1×1) to the gradient of the caller's objective with respect to h.
+    /// The input gradient is an explicit graph (transposed convolutions, slope masks,
+    /// pooling adjoints), so differentiating it needs only first-order autograd.
+    pub fn forward_with_input_grad(&self, x: &Tensor, head_grad: &dyn Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+        use super::blocks::lrelu_slope;
+        let h0 = self.conv_in.forward(x);
+        let mut h = h0.shallow_clone();
+        let mut saved = Vec::with_capacity(self.blocks.len());
+        for b in &self.blocks {
+            let (out, s) = b.forward_saving(&h);
+            saved.push(s);
+            h = out;
+        }
+        let pre_out = self.conv_out.forward(&lrelu(&h));
+        let out = lrelu(&pre_out);
+        let mut g = head_grad(&out) * lrelu_slope(&pre_out);
+        g = self.conv_out.input_grad(&g) * lrelu_slope(&h);
+        for (b, s) in self.blocks.iter().zip(&saved).rev() {
+            g = b.input_grad(&g, s);
+        }
+        (out, self.conv_in.input_grad(&g))
+    }
+
     /// Index of the module after the trailing LReLU in the official Sequential.
     pub fn next_index(&self) -> usize {
         self.blocks.len() + 4

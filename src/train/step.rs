@@ -10,7 +10,7 @@
 use tch::Tensor;
 
 use super::config::TrainConfig;
-use super::losses::{adv_loss, l1, r1_reg};
+use super::losses::{adv_loss, l1, r1_from_gradient};
 use super::optim::Adam;
 use super::{ema, Models};
 use crate::model::{Masks, Module};
@@ -105,9 +105,11 @@ fn d_loss(
     src: StyleSource,
     masks: Option<&Masks>,
 ) -> (Tensor, [Tensor; 3]) {
-    let out = m.discriminator.forward(x_real, &b.y_org);
+    // D's input gradient as an explicit graph: the same R1 as create_graph double
+    // backward (tested to ~1e-15 in float64) without second-order convolution kernels.
+    let (out, grad) = m.discriminator.forward_with_input_grad(x_real, &b.y_org);
     let loss_real = adv_loss(&out, 1.0);
-    let loss_reg = r1_reg(&out, x_real);
+    let loss_reg = r1_from_gradient(&grad);
     let x_fake = tch::no_grad(|| {
         let s_trg = match src {
             StyleSource::Latent(z, _) => m.nets.mapping_network.forward(z, &b.y_trg),
@@ -158,7 +160,7 @@ fn g_loss(
 pub fn train_step(m: &Models, opt: &mut Optimizers, cfg: &TrainConfig, lambda_ds: &mut f64, b: &Batch) -> Losses {
     let masks = m.fan.as_ref().map(|fan| fan.masks(&b.x_real));
     let masks = masks.as_ref();
-    let x_real = b.x_real.detach().set_requires_grad(true);
+    let x_real = b.x_real.detach();
     let lambda_ds_used = *lambda_ds;
     let mut terms: Vec<(&'static str, Tensor)> = Vec::with_capacity(14);
 
