@@ -1,11 +1,11 @@
 use tch::{Device, Kind, Tensor};
 fn bench(name: &str, f: &dyn Fn() -> Tensor) {
     for _ in 0..2 {
-        f();
+        let _ = f();
     }
     let t = std::time::Instant::now();
     for _ in 0..5 {
-        f();
+        let _ = f();
     }
     println!("{name}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3 / 5.0);
 }

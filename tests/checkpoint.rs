@@ -7,7 +7,7 @@ use common::*;
 use stargan::checkpoint::native::{metadata, save_modules, write_atomic};
 use stargan::checkpoint::{load_module, Checkpoint, CheckpointError, Format};
 use stargan::config::ModelConfig;
-use stargan::model::{Init, Module, TranslationNets, GENERATOR, MAPPING_NETWORK, STYLE_ENCODER};
+use stargan::model::{Init, TranslationNets, GENERATOR, MAPPING_NETWORK, STYLE_ENCODER};
 use tch::{Device, Kind, Tensor};
 
 /// Every official `.ckpt` fixture (legacy and zip) imports to exactly the float32

@@ -61,11 +61,11 @@ fn dtype_to_kind(dtype: Dtype) -> Option<Kind> {
     })
 }
 
+/// Named tensors and the metadata strings of a safetensors file.
+pub type TensorsAndMetadata = (Vec<(String, Tensor)>, HashMap<String, String>);
+
 /// Reads a safetensors file into named tensors and its metadata.
-pub fn read_tensors(
-    path: &str,
-    data: &[u8],
-) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>), CheckpointError> {
+pub fn read_tensors(path: &str, data: &[u8]) -> Result<TensorsAndMetadata, CheckpointError> {
     let bad = |what: String| CheckpointError::Malformed { path: path.into(), what };
     let st = SafeTensors::deserialize(data).map_err(|e| bad(format!("invalid safetensors data ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(data).map_err(|e| bad(format!("invalid safetensors header ({e})")))?;

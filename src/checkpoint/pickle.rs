@@ -124,7 +124,7 @@ pub fn read(data: &[u8], mut pos: usize) -> Result<(Value, usize), PickleError> 
         Ok(items)
     }
     fn set_items(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(PickleError::Malformed { pos: at, what: "odd number of dict items".into() });
         }
         let dict = match target {
@@ -406,7 +406,7 @@ mod tests {
         assert!(read(&[0xffu8, 0x00, 0x13], 0).is_err());
         assert!(read(&[], 0).is_err());
         // Stack underflow instead of a panic.
-        assert!(read(&[b's', b'.'], 0).is_err());
+        assert!(read(b"s.", 0).is_err());
     }
 
     #[test]

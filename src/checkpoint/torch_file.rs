@@ -159,7 +159,7 @@ impl Resolver<'_> {
             Value::Int(i) => Obj::Other(i.to_string()),
             Value::Float(f) => Obj::Other(f.to_string()),
             Value::Str(s) => Obj::Other(format!("'{s}'")),
-            other => Obj::Other(format!("{}", short_type(other))),
+            other => Obj::Other(short_type(other).to_string()),
         })
     }
 }

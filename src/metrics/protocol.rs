@@ -93,9 +93,8 @@ pub fn evaluate(
                     continue;
                 }
                 let task = format!("{}2{}", o.val.domains[src], o.val.domains[trg]);
-                if !real.contains_key(&trg) {
-                    let f = features_of_files(inception, &o.train.files[trg], o.batch, &|_| {})?;
-                    real.insert(trg, fit(&f));
+                if let std::collections::hash_map::Entry::Vacant(e) = real.entry(trg) {
+                    e.insert(fit(&features_of_files(inception, &o.train.files[trg], o.batch, &|_| {})?));
                 }
                 let y_trg_all = Tensor::full([o.batch as i64], trg as i64, (Kind::Int64, d));
                 let refs = &o.val.files[trg];

@@ -81,7 +81,8 @@ impl Generator {
                 if let Some(skip) = cache.get(&size) {
                     let mask = if size == 32 { &m.coarse } else { &m.fine };
                     let mask = resize_bilinear(mask, size);
-                    h = h + hpf.forward(&(mask * skip));
+                    // Out of place: the sum is exactly the official h + hpf(mask · skip).
+                    h = hpf.forward(&(mask * skip)) + &h;
                 }
             }
         }
