@@ -56,10 +56,18 @@ fn storage_kind(global: &Value) -> Option<Kind> {
     })
 }
 
-/// One storage of the file: its element kind and raw little-endian bytes.
+/// One storage of the file: its element kind and its data as a flat tensor (made as soon
+/// as the bytes are read, so the file's bytes are copied only once).
 struct Storage {
     kind: Kind,
-    bytes: Vec<u8>,
+    data: Tensor,
+}
+
+impl Storage {
+    fn new(kind: Kind, bytes: &[u8]) -> Self {
+        let n = (bytes.len() / kind.elt_size_in_bytes()) as i64;
+        Storage { kind, data: Tensor::from_data_size(&bytes[..n as usize * kind.elt_size_in_bytes()], &[n], kind) }
+    }
 }
 
 struct Resolver<'a> {
@@ -114,8 +122,7 @@ impl Resolver<'_> {
         if size.len() != stride.len() || size.iter().chain(&stride).any(|&v| v < 0) || offset < 0 {
             return Err(self.bad(format!("invalid tensor geometry: size {size:?}, stride {stride:?}, offset {offset}")));
         }
-        let elt = kind.elt_size_in_bytes();
-        let numel = (storage.bytes.len() / elt) as i64;
+        let numel = storage.data.numel() as i64;
         let empty = size.contains(&0);
         let last = offset + size.iter().zip(&stride).map(|(s, st)| (s - 1).max(0) * st).sum::<i64>();
         if !empty && last >= numel {
@@ -123,11 +130,11 @@ impl Resolver<'_> {
                 "tensor of size {size:?} at offset {offset} reaches past its storage of {numel} elements (truncated file?)"
             )));
         }
-        let base = Tensor::from_data_size(&storage.bytes[..numel as usize * elt], &[numel], kind);
         if empty {
             return Ok(Tensor::zeros(size.as_slice(), (kind, tch::Device::Cpu)));
         }
-        Ok(base.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous())
+        // A view of the storage (no copy when the layout is already contiguous).
+        Ok(storage.data.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous())
     }
 
     fn convert(&self, v: &Value) -> Result<Obj, CheckpointError> {
@@ -250,7 +257,7 @@ fn read_legacy(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
         pos += 8;
         let bytes = data.get(pos..pos.checked_add(nbytes).ok_or_else(truncated)?).ok_or_else(truncated)?;
         pos += nbytes;
-        storages.insert(key, Storage { kind, bytes: bytes.to_vec() });
+        storages.insert(key, Storage::new(kind, bytes));
     }
     Resolver { file, storages }.convert(&root)
 }
@@ -308,7 +315,7 @@ fn read_zip(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
     let mut storages = HashMap::new();
     for (key, kind) in kinds {
         let bytes = read_entry(&format!("{prefix}data/{key}"))?;
-        storages.insert(key, Storage { kind, bytes });
+        storages.insert(key, Storage::new(kind, &bytes));
     }
     Resolver { file, storages }.convert(&root)
 }

@@ -77,7 +77,7 @@ pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
             cfg.num_domains
         );
     }
-    let init = Init::new(device, Kind::Float);
+    let init = Init::for_loading(device, Kind::Float);
     let nets = TranslationNets::new(&init, &cfg);
     let ema = nets.modules().iter().all(|(n, _)| ckpt.has_net(&format!("{n}{EMA_SUFFIX}")));
     for (net, m) in nets.modules() {

@@ -60,16 +60,26 @@ pub(crate) fn push(out: &mut Vec<NamedTensor>, prefix: &str, name: &str, t: &Ten
 pub struct Init {
     pub device: Device,
     pub kind: Kind,
+    /// He initialisation; off when the weights are about to be loaded from a checkpoint.
+    pub random: bool,
 }
 
 impl Init {
     pub fn new(device: Device, kind: Kind) -> Self {
-        Init { device, kind }
+        Init { device, kind, random: true }
+    }
+
+    /// Networks whose weights will be overwritten by a checkpoint: zeros, no random draws.
+    pub fn for_loading(device: Device, kind: Kind) -> Self {
+        Init { device, kind, random: false }
     }
 
     /// He (Kaiming) normal init with fan-in mode and ReLU gain, as the official `he_init`:
     /// std = sqrt(2 / fan_in).
     fn he_normal(&self, shape: &[i64], fan_in: i64) -> Tensor {
+        if !self.random {
+            return self.zeros(shape);
+        }
         let std = (2.0 / fan_in as f64).sqrt();
         // In place: no temporary copy of the largest weights.
         let mut t = Tensor::randn(shape, (self.kind, self.device));
