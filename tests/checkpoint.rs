@@ -192,3 +192,56 @@ fn an_interrupted_write_leaves_the_previous_checkpoint_valid() {
     let ckpt = Checkpoint::open(&path).unwrap();
     assert_eq!(max_abs_diff(&ckpt.net("generator").unwrap()[0].1, &t), 0.0);
 }
+
+/// The released CelebA-HQ file predates the `hpf.filter` buffer: a generator state dict
+/// without it loads, with the buffer recreated from w_hpf.
+#[test]
+fn missing_hpf_filter_is_recreated() {
+    for name in parity_configs() {
+        let cfg = model_config(&name);
+        if !cfg.uses_masks() {
+            continue;
+        }
+        let ckpt = Checkpoint::open(parity_dir().join(format!("{name}.init.safetensors"))).unwrap();
+        let full = ckpt.net(GENERATOR).unwrap();
+        let without: Vec<(String, Tensor)> =
+            full.iter().filter(|(k, _)| k != "hpf.filter").map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
+        assert_eq!(without.len() + 1, full.len());
+        let nets = TranslationNets::new(&Init::new(Device::Cpu, Kind::Double), &cfg);
+        // Scramble the buffer first so the test sees it being set.
+        tch::no_grad(|| {
+            let _ = nets.generator.hpf.as_ref().unwrap().filter.shallow_clone().fill_(7.0);
+        });
+        load_module(&nets.generator, GENERATOR, &without, "test", &cfg).unwrap();
+        let filter = &nets.generator.hpf.as_ref().unwrap().filter;
+        let want = full.iter().find(|(k, _)| k == "hpf.filter").unwrap().1.to_kind(Kind::Double);
+        assert_eq!(max_abs_diff(filter, &want), 0.0);
+    }
+}
+
+/// Entries a model does not use (the discriminator, the FAN of an AFHQ file) are skipped
+/// when translation networks load, and `inspect` lists every network.
+#[test]
+fn unused_entries_are_skipped_and_inspect_reports_them() {
+    for name in parity_configs() {
+        let path = parity_dir().join(format!("{name}.init.safetensors"));
+        let m = stargan::infer::load::load_model(
+            &stargan::infer::load::ModelSource { checkpoint: path.clone(), ..Default::default() },
+            Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(m.cfg, model_config(&name));
+        assert_eq!(m.fan.is_some(), m.cfg.uses_masks(), "the FAN comes from the checkpoint's own `fan` entry");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stargan")).arg("inspect").arg(&path).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for net in ["generator", "mapping_network", "style_encoder", "discriminator"] {
+            assert!(text.contains(net), "{text}");
+        }
+        assert!(text.contains("config"), "{text}");
+    }
+    let legacy = afhq_ckpt_path();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stargan")).arg("inspect").arg(&legacy).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("legacy serialisation") && text.contains("inferred"), "{text}");
+}
