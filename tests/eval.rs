@@ -8,21 +8,11 @@ use std::process::Command;
 
 use common::*;
 use stargan::checkpoint::native::{metadata, save_modules};
-use stargan::config::ModelConfig;
 use stargan::model::{Init, TranslationNets};
 use tch::{Device, Kind};
 
 fn tiny(dir: &Path, k: i64, names: &[&str]) -> std::path::PathBuf {
-    let cfg = ModelConfig {
-        img_size: 32,
-        num_domains: k,
-        latent_dim: 8,
-        style_dim: 16,
-        hidden_dim: 32,
-        dim_in: 16,
-        max_conv_dim: 32,
-        w_hpf: 0.0,
-    };
+    let cfg = tiny_model(k);
     let nets = TranslationNets::new(&Init::new(Device::Cpu, Kind::Float), &cfg);
     let path = dir.join("tiny.safetensors");
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();

@@ -14,19 +14,6 @@ use stargan::train::trainer::{run, Resume, TrainOptions};
 use stargan::train::TrainConfig;
 use tch::Device;
 
-fn tiny_model(k: i64) -> ModelConfig {
-    ModelConfig {
-        img_size: 32,
-        num_domains: k,
-        latent_dim: 8,
-        style_dim: 16,
-        hidden_dim: 32,
-        dim_in: 16,
-        max_conv_dim: 32,
-        w_hpf: 0.0,
-    }
-}
-
 fn afhq() -> PathBuf {
     data_dir().join("representative/afhq")
 }
@@ -229,4 +216,50 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     assert!(["D/", "G/"].iter().any(|p| err.contains(p)), "names the loss term: {err}");
     assert_eq!(std::fs::read(&saved).unwrap(), before, "the last good checkpoint is untouched");
     assert!(Checkpoint::open(&saved).is_ok());
+}
+
+#[test]
+fn cli_resume_needs_only_the_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stargan = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_stargan"))
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let data = afhq().join("ref");
+    stargan(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--img-size",
+        "32",
+        "--dim-in",
+        "16",
+        "--max-conv-dim",
+        "32",
+        "--latent-dim",
+        "8",
+        "--style-dim",
+        "16",
+        "--hidden-dim",
+        "32",
+        "--batch-size",
+        "2",
+        "--total-iters",
+        "2",
+        "--sample-every",
+        "0",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]);
+    // Data folder and model settings come from the run's config.json.
+    stargan(&["train", "--resume", "--total-iters", "3", "--device", "cpu", "--no-progress"]);
+    let c = Checkpoint::open(out.join("checkpoints/000003.safetensors")).unwrap();
+    assert_eq!(c.config.unwrap(), tiny_model(3));
 }

@@ -132,6 +132,9 @@ pub struct Args {
 struct ConfigFile {
     model: Option<serde_json::Value>,
     train: Option<serde_json::Value>,
+    /// Data folders of the run that wrote the file (used when resuming without --data).
+    data: Option<PathBuf>,
+    val: Option<PathBuf>,
 }
 
 fn merge<T: serde::Serialize + serde::de::DeserializeOwned>(base: &T, patch: &serde_json::Value) -> Result<T> {
@@ -147,7 +150,16 @@ fn merge<T: serde::Serialize + serde::de::DeserializeOwned>(base: &T, patch: &se
     Ok(serde_json::from_value(v)?)
 }
 
-pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelConfig, TrainConfig)> {
+/// The data folders and configurations of a run, from the flags, --config, or (when
+/// resuming) the run's own config.json.
+pub struct Resolved {
+    pub data: PathBuf,
+    pub val: Option<PathBuf>,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
     // A resumed run may omit --data and the settings: they come from its config.json.
     let saved = out_dir.join("config.json");
     let config_path = a.config.clone().or_else(|| (a.resume.is_some() && saved.exists()).then_some(saved));
@@ -160,7 +172,12 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelCon
         }
         None => ConfigFile::default(),
     };
-    let data = a.data.clone().context("--data is required: the training folder with one sub-folder per domain")?;
+    let data = a
+        .data
+        .clone()
+        .or(file.data.clone())
+        .context("--data is required: the training folder with one sub-folder per domain")?;
+    let val = a.val.clone().or(file.val.clone());
     let mut model = match &a.preset {
         Some(p) => ModelConfig::preset(p)?,
         None => ModelConfig::official(256, 0, 0.0),
@@ -208,11 +225,11 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<(PathBuf, ModelCon
     }
     model.validate()?;
     train.validate().map_err(|e| anyhow::anyhow!(e))?;
-    Ok((data, model, train))
+    Ok(Resolved { data, val, model, train })
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (data, model, train) = resolve(&a, &a.out)?;
+    let Resolved { data, val, model, train } = resolve(&a, &a.out)?;
     let device = parse_device(&a.device)?;
     let resume = match a.resume.as_deref() {
         None => Resume::No,
@@ -231,7 +248,7 @@ pub fn run(a: Args) -> Result<()> {
     );
     let opts = TrainOptions {
         data,
-        val: a.val,
+        val,
         out: a.out.clone(),
         model,
         train,

@@ -224,9 +224,14 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     }
     std::fs::write(
         opts.out.join("config.json"),
-        serde_json::to_string_pretty(
-            &serde_json::json!({"model": opts.model, "train": opts.train, "domains": folder.domains}),
-        )?,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "model": opts.model,
+            "train": opts.train,
+            "domains": folder.domains,
+            // Absolute, so that `--resume` works from any folder without --data.
+            "data": std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
+            "val": opts.val.as_ref().map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone())),
+        }))?,
     )?;
 
     let sampler = if opts.sample_every > 0 {

@@ -74,6 +74,20 @@ pub fn model_config(name: &str) -> ModelConfig {
     }
 }
 
+/// A very small model for end-to-end tests (32 px, a few channels).
+pub fn tiny_model(num_domains: i64) -> ModelConfig {
+    ModelConfig {
+        img_size: 32,
+        num_domains,
+        latent_dim: 8,
+        style_dim: 16,
+        hidden_dim: 32,
+        dim_in: 16,
+        max_conv_dim: 32,
+        w_hpf: 0.0,
+    }
+}
+
 pub fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
