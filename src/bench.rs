@@ -83,12 +83,11 @@ pub fn infer(preset: &str, device: Device, batch: i64, warmup: usize, iters: usi
     let z = Tensor::randn([batch, cfg.latent_dim], opts);
     let y = Tensor::zeros([batch], (Kind::Int64, device));
     // Masks are not timed: they need the FAN (a separate network); the AFHQ model has none.
-    let latent_ms = tch::no_grad(|| {
-        time(device, warmup, iters, || nets.generator.forward(&x, &nets.mapping_network.forward(&z, &y), None))
-    });
-    let reference_ms = tch::no_grad(|| {
-        time(device, warmup, iters, || nets.generator.forward(&x, &nets.style_encoder.forward(&x_ref, &y), None))
-    });
+    // Through the same Translator as `stargan translate`, so that the layout and no-grad
+    // mode are the ones users get.
+    let tr = crate::infer::Translator { nets: &nets, fan: None, device, latent_dim: cfg.latent_dim };
+    let latent_ms = time(device, warmup, iters, || tr.generate(&x, &tr.latent_style(&z, &y)));
+    let reference_ms = time(device, warmup, iters, || tr.generate(&x, &tr.reference_style(&x_ref, &y)));
     Ok(InferReport {
         device: crate::device::describe(device),
         preset: preset.to_string(),

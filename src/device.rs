@@ -18,6 +18,16 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     }
 }
 
+/// Parses a device flag and prepares the process for that device: a CPU run gives back
+/// the pages of the GPU libraries (see [`crate::process::release_gpu_library_pages`]).
+pub fn select_device(spec: &str) -> Result<Device> {
+    let device = parse_device(spec)?;
+    if device == Device::Cpu {
+        crate::process::release_gpu_library_pages();
+    }
+    Ok(device)
+}
+
 fn require_cuda(index: usize) -> Result<Device> {
     let count = tch::Cuda::device_count() as usize;
     if count == 0 {

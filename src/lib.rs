@@ -21,4 +21,5 @@ pub mod imaging;
 pub mod infer;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod train;

@@ -19,8 +19,12 @@ struct Loaded {
 }
 
 fn load(name: &str) -> Loaded {
+    load_as(name, Kind::Double)
+}
+
+fn load_as(name: &str, kind: Kind) -> Loaded {
     let cfg = model_config(name);
-    let init = Init::new(Device::Cpu, Kind::Double);
+    let init = Init::new(Device::Cpu, kind);
     let path = parity_dir().join(format!("{name}.init.safetensors"));
     let ckpt = Checkpoint::open(&path).unwrap();
     let nets = TranslationNets::new(&init, &cfg);
@@ -74,6 +78,42 @@ fn forward_outputs_match_the_official_networks() {
         let total: f64 =
             grads.iter().filter(|g| g.defined()).map(|g| g.abs().sum(Kind::Double).double_value(&[])).sum();
         assert!(total.is_finite() && total > 0.0, "{name}: R1 has no gradient w.r.t. D");
+    }
+}
+
+/// Production inference (float32, through the Translator, which runs channels-last on the
+/// CPU with the fused AdaIN and in-place activations) against the float64 official
+/// outputs, masks included; and against the plain NCHW forward of the same float32 nets.
+#[test]
+fn float32_channels_last_inference_matches_the_official_networks() {
+    use stargan::infer::Translator;
+    use stargan::model::layers::{is_channels_last, prefers_channels_last};
+    assert!(prefers_channels_last(Device::Cpu, Kind::Float) && !prefers_channels_last(Device::Cpu, Kind::Double));
+    for name in parity_configs() {
+        let cfg = model_config(&name);
+        let l = load_as(&name, Kind::Float);
+        let fx = fixture(&name, "forward");
+        let f32 = |k: &str| fx[k].to_kind(Kind::Float);
+        let (x, x_ref, y, z) = (f32("in.x"), f32("in.x_ref"), &fx["in.y"], f32("in.z"));
+        assert!(x.size()[0] > 1, "the batch path of channels-last instance norm is exercised");
+        let t = Translator { nets: &l.nets, fan: l.fan.as_ref(), device: Device::Cpu, latent_dim: cfg.latent_dim };
+        let s = t.latent_style(&z, y);
+        let s_ref = t.reference_style(&x_ref, y);
+        let g = t.generate(&x, &s);
+        let g_ref = t.generate(&x, &s_ref);
+        for (what, got, want) in [("G", &g, "out.G"), ("G_ref", &g_ref, "out.G_ref"), ("E", &s_ref, "out.E")] {
+            assert_close(&format!("{name}: float32 {what}"), got, &fx[want], 1e-4);
+        }
+        assert!(is_channels_last(&g), "{name}: the layout survives every layer");
+        let plain = tch::no_grad(|| {
+            let masks = l.fan.as_ref().map(|f| f.masks(&x));
+            l.nets.generator.forward(&x, &s_ref, masks.as_ref())
+        });
+        assert!(!is_channels_last(&plain));
+        assert_close(&format!("{name}: NCHW vs channels-last"), &g_ref, &plain, 1e-5);
+        // One sample at a time takes the other instance-norm path.
+        let one = t.generate(&x.narrow(0, 0, 1), &s_ref.narrow(0, 0, 1));
+        assert_close(&format!("{name}: batch of one"), &one, &plain.narrow(0, 0, 1), 1e-5);
     }
 }
 

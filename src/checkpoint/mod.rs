@@ -1,6 +1,7 @@
 //! Checkpoints: our own safetensors format (config and training state in its metadata,
 //! written atomically) and the import of official PyTorch `.ckpt` files.
 
+pub mod file_bytes;
 pub mod native;
 pub mod pickle;
 pub mod state;
@@ -14,7 +15,8 @@ use thiserror::Error;
 
 use crate::config::ModelConfig;
 
-pub use state::{infer_config, load_module, StateDict};
+pub use file_bytes::FileBytes;
+pub use state::{adopt_module, infer_config, load_module, StateDict};
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -86,17 +88,18 @@ impl Checkpoint {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let data = std::fs::read(path).map_err(|source| CheckpointError::Io { path: name.clone(), source })?;
-        if torch_file::is_legacy(&data) || torch_file::is_zip(&data) {
-            let (fmt, root) = torch_file::read(&name, &data)?;
+        let src = FileBytes::open(path).map_err(|source| CheckpointError::Io { path: name.clone(), source })?;
+        let data = src.bytes();
+        if torch_file::is_legacy(data) || torch_file::is_zip(data) {
+            let (fmt, root) = torch_file::read(&name, &src)?;
             let format = match fmt {
                 torch_file::TorchFormat::Legacy => Format::OfficialLegacy,
                 torch_file::TorchFormat::Zip => Format::OfficialZip,
             };
             return Self::from_torch_root(name, format, root);
         }
-        if native::looks_like_safetensors(&data) {
-            return native::read(&name, &data);
+        if native::looks_like_safetensors(data) {
+            return native::read(&name, &src);
         }
         Err(CheckpointError::NotACheckpoint { path: name })
     }
@@ -151,6 +154,14 @@ impl Checkpoint {
             net: name.to_string(),
             available: self.nets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
         })
+    }
+
+    /// Removes a network's state dict from the checkpoint and returns it (for
+    /// [`adopt_module`], which keeps its tensors).
+    pub fn take_net(&mut self, name: &str) -> Result<StateDict, CheckpointError> {
+        self.net(name)?;
+        let i = self.nets.iter().position(|(n, _)| n == name).expect("checked above");
+        Ok(self.nets.remove(i).1)
     }
 
     pub fn has_net(&self, name: &str) -> bool {

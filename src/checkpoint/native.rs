@@ -10,7 +10,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{Kind, Tensor};
 
-use super::{to_cpu, Checkpoint, CheckpointError, Format};
+use super::{to_cpu, Checkpoint, CheckpointError, FileBytes, Format};
 use crate::config::ModelConfig;
 
 pub const FORMAT_NAME: &str = "stargan-rs";
@@ -65,7 +65,8 @@ fn dtype_to_kind(dtype: Dtype) -> Option<Kind> {
 pub type TensorsAndMetadata = (Vec<(String, Tensor)>, HashMap<String, String>);
 
 /// Reads a safetensors file into named tensors and its metadata.
-pub fn read_tensors(path: &str, data: &[u8]) -> Result<TensorsAndMetadata, CheckpointError> {
+pub fn read_tensors(path: &str, src: &FileBytes) -> Result<TensorsAndMetadata, CheckpointError> {
+    let data = src.bytes();
     let bad = |what: String| CheckpointError::Malformed { path: path.into(), what };
     let st = SafeTensors::deserialize(data).map_err(|e| bad(format!("invalid safetensors data ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(data).map_err(|e| bad(format!("invalid safetensors header ({e})")))?;
@@ -78,14 +79,19 @@ pub fn read_tensors(path: &str, data: &[u8]) -> Result<TensorsAndMetadata, Check
         let kind = dtype_to_kind(view.dtype())
             .ok_or_else(|| bad(format!("tensor {name} has unsupported dtype {:?}", view.dtype())))?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        out.push((name, Tensor::from_data_size(view.data(), &shape, kind)));
+        // Straight from the file: view.data() is only used for its position.
+        let start = src.offset_of(view.data());
+        let t = src
+            .tensor(start..start + view.data().len(), &shape, kind)
+            .map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+        out.push((name, t));
     }
     Ok((out, metadata))
 }
 
 /// Reads one of our checkpoints (or any safetensors file of `<net>.<key>` tensors).
-pub fn read(path: &str, data: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    let (tensors, metadata) = read_tensors(path, data)?;
+pub fn read(path: &str, src: &FileBytes) -> Result<Checkpoint, CheckpointError> {
+    let (tensors, metadata) = read_tensors(path, src)?;
     if let Some(v) = metadata.get(META_VERSION) {
         let v: u32 = v.parse().unwrap_or(u32::MAX);
         if v > FORMAT_VERSION {

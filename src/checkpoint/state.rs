@@ -41,6 +41,46 @@ pub fn load_module(
     path: &str,
     cfg: &ModelConfig,
 ) -> Result<(), CheckpointError> {
+    let assignments = match_tensors(module, net, sd, path, cfg)?;
+    tch::no_grad(|| {
+        for (mut dst, src) in assignments {
+            dst.copy_(&src);
+        }
+    });
+    Ok(())
+}
+
+/// Like [`load_module`], with the same checks, but the module takes the checkpoint's
+/// tensors over instead of copying them (converted first when the kind or device
+/// differs), so the weights are never in memory twice. For inference: the state dict
+/// is consumed, and networks that are never updated may share storage with it. The
+/// module's own tensors can then be made with `Init::for_loading` (never initialised).
+pub fn adopt_module(
+    module: &dyn Module,
+    net: &str,
+    sd: StateDict,
+    path: &str,
+    cfg: &ModelConfig,
+) -> Result<(), CheckpointError> {
+    let assignments = match_tensors(module, net, &sd, path, cfg)?;
+    drop(sd);
+    tch::no_grad(|| {
+        for (mut dst, src) in assignments {
+            let src = src.to_device(dst.device()).to_kind(dst.kind());
+            dst.set_data(&src);
+        }
+    });
+    Ok(())
+}
+
+/// Pairs each tensor of `module` with its checkpoint tensor, checking names and shapes.
+fn match_tensors(
+    module: &dyn Module,
+    net: &str,
+    sd: &StateDict,
+    path: &str,
+    cfg: &ModelConfig,
+) -> Result<Vec<(Tensor, Tensor)>, CheckpointError> {
     let by_name: HashMap<&str, &Tensor> = sd.iter().map(|(k, t)| (k.as_str(), t)).collect();
     let targets = module.named_tensors();
     let mut used = 0usize;
@@ -86,12 +126,7 @@ pub fn load_module(
             hint: hint(net, extra[0]),
         });
     }
-    tch::no_grad(|| {
-        for (mut dst, src) in assignments {
-            dst.copy_(&src);
-        }
-    });
-    Ok(())
+    Ok(assignments)
 }
 
 fn shape(sd: &StateDict, key: &str) -> Option<Vec<i64>> {

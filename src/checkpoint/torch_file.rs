@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::ops::Range;
 
 use tch::{Kind, Tensor};
 
 use super::pickle::{self, Value};
-use super::CheckpointError;
+use super::{CheckpointError, FileBytes};
 
 /// Magic number of the legacy format (first pickle of the file).
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -64,7 +65,18 @@ struct Storage {
 }
 
 impl Storage {
-    fn new(kind: Kind, bytes: &[u8]) -> Self {
+    /// A storage from the file's bytes in `range` (its length rounded down to whole
+    /// elements), read straight into the tensor.
+    fn read(file: &str, src: &FileBytes, range: Range<usize>, kind: Kind) -> Result<Self, CheckpointError> {
+        let n = range.len() / kind.elt_size_in_bytes();
+        let range = range.start..range.start + n * kind.elt_size_in_bytes();
+        let data = src
+            .tensor(range, &[n as i64], kind)
+            .map_err(|source| CheckpointError::Io { path: file.to_string(), source })?;
+        Ok(Storage { kind, data })
+    }
+
+    fn from_bytes(kind: Kind, bytes: &[u8]) -> Self {
         let n = (bytes.len() / kind.elt_size_in_bytes()) as i64;
         Storage { kind, data: Tensor::from_data_size(&bytes[..n as usize * kind.elt_size_in_bytes()], &[n], kind) }
     }
@@ -198,12 +210,13 @@ pub fn is_zip(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04")
 }
 
-/// Reads a `torch.save` file from memory.
-pub fn read(file: &str, data: &[u8]) -> Result<(TorchFormat, Obj), CheckpointError> {
+/// Reads a `torch.save` file.
+pub fn read(file: &str, src: &FileBytes) -> Result<(TorchFormat, Obj), CheckpointError> {
+    let data = src.bytes();
     if is_legacy(data) {
-        Ok((TorchFormat::Legacy, read_legacy(file, data)?))
+        Ok((TorchFormat::Legacy, read_legacy(file, src)?))
     } else if is_zip(data) {
-        Ok((TorchFormat::Zip, read_zip(file, data)?))
+        Ok((TorchFormat::Zip, read_zip(file, src)?))
     } else {
         Err(CheckpointError::NotACheckpoint { path: file.to_string() })
     }
@@ -213,7 +226,8 @@ fn pickle_err(file: &str, e: pickle::PickleError) -> CheckpointError {
     CheckpointError::Malformed { path: file.to_string(), what: e.to_string() }
 }
 
-fn read_legacy(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
+fn read_legacy(file: &str, src: &FileBytes) -> Result<Obj, CheckpointError> {
+    let data = src.bytes();
     let p = |e| pickle_err(file, e);
     let (_magic, pos) = pickle::read(data, 0).map_err(p)?;
     let (version, pos) = pickle::read(data, pos).map_err(p)?;
@@ -255,9 +269,9 @@ fn read_legacy(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
         let nbytes =
             usize::try_from(count).ok().and_then(|c| c.checked_mul(kind.elt_size_in_bytes())).ok_or_else(truncated)?;
         pos += 8;
-        let bytes = data.get(pos..pos.checked_add(nbytes).ok_or_else(truncated)?).ok_or_else(truncated)?;
-        pos += nbytes;
-        storages.insert(key, Storage::new(kind, bytes));
+        let end = pos.checked_add(nbytes).filter(|&end| end <= data.len()).ok_or_else(truncated)?;
+        storages.insert(key, Storage::read(file, src, pos..end, kind)?);
+        pos = end;
     }
     Resolver { file, storages }.convert(&root)
 }
@@ -291,7 +305,8 @@ fn collect_storage_kinds(v: &Value, out: &mut HashMap<String, Kind>) {
     }
 }
 
-fn read_zip(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
+fn read_zip(file: &str, src: &FileBytes) -> Result<Obj, CheckpointError> {
+    let data = src.bytes();
     let bad = |what: String| CheckpointError::Malformed { path: file.into(), what };
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(|e| bad(format!("broken zip archive: {e}")))?;
@@ -302,20 +317,33 @@ fn read_zip(file: &str, data: &[u8]) -> Result<Obj, CheckpointError> {
         .ok_or_else(|| bad("zip archive without data.pkl: not a PyTorch checkpoint".into()))?
         .clone();
     let prefix = pkl.strip_suffix("data.pkl").unwrap_or("").to_string();
-    let mut read_entry = |name: &str| -> Result<Vec<u8>, CheckpointError> {
+    let read_entry = |archive: &mut zip::ZipArchive<_>, name: &str| -> Result<Vec<u8>, CheckpointError> {
         let mut f = archive.by_name(name).map_err(|e| bad(format!("entry '{name}': {e}")))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf).map_err(|e| bad(format!("entry '{name}': {e}")))?;
         Ok(buf)
     };
-    let pickled = read_entry(&pkl)?;
+    let pickled = read_entry(&mut archive, &pkl)?;
     let (root, _) = pickle::read(&pickled, 0).map_err(|e| pickle_err(file, e))?;
     let mut kinds = HashMap::new();
     collect_storage_kinds(&root, &mut kinds);
     let mut storages = HashMap::new();
     for (key, kind) in kinds {
-        let bytes = read_entry(&format!("{prefix}data/{key}"))?;
-        storages.insert(key, Storage::new(kind, &bytes));
+        let name = format!("{prefix}data/{key}");
+        // torch.save stores entries uncompressed: read those straight from the file.
+        let stored = {
+            let entry = archive.by_name(&name).map_err(|e| bad(format!("entry '{name}': {e}")))?;
+            (entry.compression() == zip::CompressionMethod::Stored).then(|| {
+                let start = entry.data_start() as usize;
+                start..start + entry.size() as usize
+            })
+        };
+        let storage = match stored {
+            Some(range) if range.end <= data.len() => Storage::read(file, src, range, kind)?,
+            Some(_) => return Err(CheckpointError::Truncated { path: file.into() }),
+            None => Storage::from_bytes(kind, &read_entry(&mut archive, &name)?),
+        };
+        storages.insert(key, storage);
     }
     Resolver { file, storages }.convert(&root)
 }

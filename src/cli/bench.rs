@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use crate::device::parse_device;
+use crate::device::select_device;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
@@ -61,7 +61,7 @@ pub struct InferArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Infer(a) => {
-            let r = crate::bench::infer(&a.preset, parse_device(&a.device)?, a.batch, a.warmup, a.iters)?;
+            let r = crate::bench::infer(&a.preset, select_device(&a.device)?, a.batch, a.warmup, a.iters)?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -80,7 +80,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             }
             let r = crate::bench::train(
                 &a.preset,
-                parse_device(&a.device)?,
+                select_device(&a.device)?,
                 a.batch,
                 a.warmup,
                 a.iters,

@@ -7,7 +7,7 @@ use super::model_args::ModelArgs;
 use crate::data::emoji::default_cache;
 use crate::data::folder::list_images;
 use crate::data::ImageFolder;
-use crate::device::parse_device;
+use crate::device::select_device;
 use crate::imaging;
 use crate::metrics::fid::{features_of_files, fit, frechet_distance, Inception};
 use crate::metrics::lpips::Lpips;
@@ -131,7 +131,7 @@ pub struct FidArgs {
 }
 
 pub fn fid(a: FidArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
+    let device = select_device(&a.device)?;
     let net = a.weights.inception(device)?;
     let mut g = Vec::new();
     for dir in [&a.dir1, &a.dir2] {
@@ -159,7 +159,7 @@ pub struct LpipsArgs {
 }
 
 pub fn lpips(a: LpipsArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
+    let device = select_device(&a.device)?;
     let net = a.weights.lpips(device)?;
     let (x, y) = (imaging::load_rgb(&a.img1)?, imaging::load_rgb(&a.img2)?);
     if x.dimensions() != y.dimensions() {

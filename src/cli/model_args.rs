@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::device::parse_device;
+use crate::device::select_device;
 use crate::infer::load::{load_model, LoadedModel, ModelSource};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> Result<LoadedModel> {
-        let device = parse_device(&self.device)?;
+        let device = select_device(&self.device)?;
         load_model(
             &ModelSource {
                 checkpoint: self.checkpoint.clone(),

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 
 use crate::config::ModelConfig;
 use crate::data::ImageFolder;
-use crate::device::parse_device;
+use crate::device::select_device;
 use crate::train::trainer::{run as train_run, Resume, TrainOptions};
 use crate::train::TrainConfig;
 
@@ -230,7 +230,7 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
 
 pub fn run(a: Args) -> Result<()> {
     let Resolved { data, val, model, train } = resolve(&a, &a.out)?;
-    let device = parse_device(&a.device)?;
+    let device = select_device(&a.device)?;
     let resume = match a.resume.as_deref() {
         None => Resume::No,
         Some("") => Resume::Latest,

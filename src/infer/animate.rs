@@ -55,7 +55,7 @@ pub fn frames(t: &Translator, x_src: &Tensor, x_ref: &Tensor, y_ref: &[i64]) -> 
         let (s_prev, s_next) = (s_ref.narrow(0, i as i64 - 1, 1), s_ref.narrow(0, i as i64, 1));
         for a in alphas() {
             let s = s_prev.lerp(&s_next, a).expand([x_src.size()[0], -1], true);
-            let fake = imaging::to_images(&tch::no_grad(|| t.nets.generator.forward(x_src, &s, masks.as_ref())));
+            let fake = imaging::to_images(&t.generate_masked(x_src, &s, masks.as_ref()));
             let mut frame = RgbImage::new(w + MARGIN + w * srcs.len() as u32, 2 * h);
             image::imageops::replace(&mut frame, &slide(&refs[i - 1], &refs[i], a), 0, 0);
             for (k, (src, f)) in srcs.iter().zip(&fake).enumerate() {

@@ -18,7 +18,7 @@ pub fn reference_grid(t: &Translator, x_src: &Tensor, x_ref: &Tensor, y_ref: &Te
     for i in 0..x_ref.size()[0] {
         tiles.extend(imaging::to_images(&x_ref.narrow(0, i, 1)));
         let s = s_ref.narrow(0, i, 1).expand([n, -1], true);
-        let out = tch::no_grad(|| t.nets.generator.forward(x_src, &s, masks.as_ref()));
+        let out = t.generate_masked(x_src, &s, masks.as_ref());
         tiles.extend(imaging::to_images(&out));
     }
     imaging::grid(&tiles, n as usize + 1)
@@ -35,7 +35,7 @@ pub fn latent_grid(t: &Translator, x_src: &Tensor, domains: &[(i64, Tensor)], z_
         for r in 0..z_rows.size()[0] {
             let z = z_rows.narrow(0, r, 1).expand([n, -1], true).to_device(x_src.device());
             let s = truncate(&s_avg.expand([n, -1], true), &t.latent_style(&z, &y), psi);
-            let out = tch::no_grad(|| t.nets.generator.forward(x_src, &s, masks.as_ref()));
+            let out = t.generate_masked(x_src, &s, masks.as_ref());
             tiles.extend(imaging::to_images(&out));
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tch::{Device, Kind};
 
-use crate::checkpoint::{load_module, Checkpoint};
+use crate::checkpoint::{adopt_module, Checkpoint};
 use crate::config::ModelConfig;
 use crate::model::{Fan, Init, TranslationNets, FAN};
 use crate::train::checkpoint::EMA_SUFFIX;
@@ -53,7 +53,7 @@ impl LoadedModel {
 }
 
 pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
-    let ckpt = Checkpoint::open(&src.checkpoint)?;
+    let mut ckpt = Checkpoint::open(&src.checkpoint)?;
     let cfg = match (&src.preset, &ckpt.config) {
         (Some(p), _) => ModelConfig::preset(p)?,
         (None, Some(c)) => c.clone(),
@@ -82,15 +82,18 @@ pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
     let ema = nets.modules().iter().all(|(n, _)| ckpt.has_net(&format!("{n}{EMA_SUFFIX}")));
     for (net, m) in nets.modules() {
         let name = if ema { format!("{net}{EMA_SUFFIX}") } else { net.to_string() };
-        load_module(m, net, ckpt.net(&name)?, &ckpt.path, &cfg)?;
+        let sd = ckpt.take_net(&name)?;
+        adopt_module(m, net, sd, &ckpt.path, &cfg)?;
     }
     let fan = if cfg.uses_masks() {
         let f = Fan::new(&init);
         if ckpt.has_net(FAN) {
-            load_module(&f, FAN, ckpt.net(FAN)?, &ckpt.path, &cfg)?;
+            let sd = ckpt.take_net(FAN)?;
+            adopt_module(&f, FAN, sd, &ckpt.path, &cfg)?;
         } else if let Some(w) = &src.wing {
-            let wc = Checkpoint::open(w)?;
-            load_module(&f, FAN, wc.net(FAN)?, &wc.path, &cfg)?;
+            let mut wc = Checkpoint::open(w)?;
+            let sd = wc.take_net(FAN)?;
+            adopt_module(&f, FAN, sd, &wc.path, &cfg)?;
         } else {
             bail!(
                 "this model uses face masks (w_hpf = {}) and {} has no FAN weights: pass --wing expr/checkpoints/wing.ckpt",

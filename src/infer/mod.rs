@@ -9,7 +9,7 @@ pub mod translate;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::model::{Fan, Masks, TranslationNets};
+use crate::model::{layers, Fan, Masks, TranslationNets};
 
 /// The networks used for translation (normally the EMA ones) and the FAN when the model
 /// uses face masks.
@@ -23,7 +23,7 @@ pub struct Translator<'a> {
 impl Translator<'_> {
     /// Masks of the source images, when the model uses them.
     pub fn masks(&self, x: &Tensor) -> Option<Masks> {
-        self.fan.map(|f| f.masks(x))
+        tch::no_grad(|| self.fan.map(|f| f.masks(x)))
     }
 
     /// Style codes of latent codes z for domain labels y.
@@ -33,15 +33,18 @@ impl Translator<'_> {
 
     /// Style codes of reference images for domain labels y.
     pub fn reference_style(&self, x_ref: &Tensor, y: &Tensor) -> Tensor {
-        tch::no_grad(|| self.nets.style_encoder.forward(x_ref, y))
+        tch::no_grad(|| self.nets.style_encoder.forward(&fast_layout(x_ref), y))
     }
 
     /// G(x, s) with the masks of x when needed.
     pub fn generate(&self, x: &Tensor, s: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let masks = self.masks(x);
-            self.nets.generator.forward(x, s, masks.as_ref())
-        })
+        let masks = tch::no_grad(|| self.masks(x));
+        self.generate_masked(x, s, masks.as_ref())
+    }
+
+    /// G(x, s) with masks computed beforehand (once per source batch, reused across styles).
+    pub fn generate_masked(&self, x: &Tensor, s: &Tensor, masks: Option<&Masks>) -> Tensor {
+        tch::no_grad(|| self.nets.generator.forward(&fast_layout(x), s, masks))
     }
 
     /// The average style of a domain over `n` random latent codes (for ψ truncation),
@@ -64,6 +67,16 @@ impl Translator<'_> {
             }
             total.expect("n > 0") / n as f64
         })
+    }
+}
+
+/// Images in the memory layout the convolutions run fastest on for their device and
+/// precision (channels-last for oneDNN on the CPU); every layer keeps that layout.
+fn fast_layout(x: &Tensor) -> Tensor {
+    if layers::prefers_channels_last(x.device(), x.kind()) {
+        layers::to_channels_last(x)
+    } else {
+        x.shallow_clone()
     }
 }
 

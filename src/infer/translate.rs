@@ -138,7 +138,7 @@ pub fn run(job: &TranslateJob) -> Result<TranslateReport> {
         let mut outs: Vec<Vec<RgbImage>> = vec![Vec::new(); b as usize];
         for j in 0..n_styles {
             let s = styles.narrow(0, j, 1).expand([b, -1], true);
-            let fake = tch::no_grad(|| m.nets.generator.forward(&x, &s, masks.as_ref()));
+            let fake = t.generate_masked(&x, &s, masks.as_ref());
             for (i, img) in imaging::to_images(&fake).into_iter().enumerate() {
                 let path =
                     job.out.join(format!("{}_{}_{}.png", stem(&chunk[i]), m.domains[y as usize], labels[j as usize]));

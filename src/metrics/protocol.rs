@@ -122,7 +122,7 @@ pub fn evaluate(
                                 t.reference_style(&load_batch(&picked, size)?.to_device(d), &y)
                             }
                         };
-                        let fake = tch::no_grad(|| m.nets.generator.forward(&x, &s, masks.as_ref()));
+                        let fake = t.generate_masked(&x, &s, masks.as_ref());
                         feats.push(features_of_tensors(inception, &fake)?);
                         if let Some(dir) = &o.keep_images {
                             for (i, img) in imaging::to_images(&fake).iter().enumerate() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tch::Tensor;
 
 use super::blocks::{AdainResBlk, HighPass, ResBlk};
-use super::layers::{join, lrelu, resize_bilinear, Conv2d, Init, InstanceNorm, Module, NamedTensor};
+use super::layers::{join, lrelu_owned, resize_bilinear, Conv2d, Init, InstanceNorm, Module, NamedTensor};
 use crate::config::ModelConfig;
 
 /// Resolutions at which the high-pass path adds the masked encoder features.
@@ -86,7 +86,7 @@ impl Generator {
                 }
             }
         }
-        let h = lrelu(&self.to_rgb_norm.forward(&h));
+        let h = lrelu_owned(self.to_rgb_norm.forward(&h));
         self.to_rgb_conv.forward(&h)
     }
 }

@@ -4,7 +4,7 @@
 use tch::Tensor;
 
 use super::blocks::ResBlk;
-use super::layers::{join, lrelu, Conv2d, Init, Linear, Module, NamedTensor};
+use super::layers::{join, lrelu, lrelu_owned, Conv2d, Init, Linear, Module, NamedTensor};
 use super::mapping::pick_domain;
 use crate::config::ModelConfig;
 
@@ -41,7 +41,7 @@ impl ConvBody {
         for b in &self.blocks {
             h = b.forward(&h);
         }
-        lrelu(&self.conv_out.forward(&lrelu(&h)))
+        lrelu_owned(self.conv_out.forward(&lrelu(&h)))
     }
 
     /// Forward pass that also returns ∂⟨g_head(h), h⟩/∂x: `head_grad` maps the body's
