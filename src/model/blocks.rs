@@ -30,15 +30,14 @@ impl ResBlk {
         }
     }
 
+    /// The official order is conv1x1, then pool. A bias-free 1×1 convolution and a 2×2
+    /// average commute exactly (both are linear; one mixes channels per pixel, the other
+    /// pixels per channel), so this pools first and convolves a quarter of the pixels.
     fn shortcut(&self, x: &Tensor) -> Tensor {
-        let x = match &self.conv1x1 {
-            Some(c) => c.forward(x),
-            None => x.shallow_clone(),
-        };
-        if self.downsample {
-            avg_pool2(&x)
-        } else {
-            x
+        let x = if self.downsample { avg_pool2(x) } else { x.shallow_clone() };
+        match &self.conv1x1 {
+            Some(c) => c.forward(&x),
+            None => x,
         }
     }
 
@@ -102,9 +101,13 @@ impl ResBlk {
     /// masks and pooling adjoints: differentiable with ordinary (first-order) autograd.
     pub fn input_grad(&self, g_out: &Tensor, saved: &ResBlkSaved) -> Tensor {
         let g = g_out / SQRT_2;
-        let mut g_sc = if self.downsample { avg_pool2_backward(&g) } else { g.shallow_clone() };
-        if let Some(c) = &self.conv1x1 {
-            g_sc = c.input_grad(&g_sc);
+        // Adjoint of the shortcut, pool then conv1x1: conv1x1's adjoint, then the pool's.
+        let mut g_sc = match &self.conv1x1 {
+            Some(c) => c.input_grad(&g),
+            None => g.shallow_clone(),
+        };
+        if self.downsample {
+            g_sc = avg_pool2_backward(&g_sc);
         }
         let mut g_r = self.conv2.input_grad(&g) * lrelu_slope(&saved.mid);
         if self.downsample {
@@ -185,11 +188,19 @@ impl AdainResBlk {
         }
     }
 
+    /// The official order is upsample, then conv1x1. Nearest-neighbour upsampling copies
+    /// pixels and a bias-free 1×1 convolution maps each pixel on its own, so they commute
+    /// exactly: convolving before upsampling does a quarter of the work and never holds
+    /// the upsampled input.
     fn shortcut(&self, x: &Tensor) -> Tensor {
-        let x = if self.upsample { upsample2(x) } else { x.shallow_clone() };
-        match &self.conv1x1 {
-            Some(c) => c.forward(&x),
-            None => x,
+        let x = match &self.conv1x1 {
+            Some(c) => c.forward(x),
+            None => x.shallow_clone(),
+        };
+        if self.upsample {
+            upsample2(&x)
+        } else {
+            x
         }
     }
 
