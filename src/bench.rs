@@ -22,12 +22,12 @@ pub struct InferReport {
     pub reference_ms: f64,
     pub latent_img_per_s: f64,
     pub reference_img_per_s: f64,
-    /// Peak resident memory of the process, MB (VmHWM).
+    /// Peak resident memory of the process in MiB (VmHWM; the key keeps the name).
     pub peak_rss_mb: f64,
     pub threads: i32,
 }
 
-/// Peak resident set size of this process in MB (Linux), 0 when unknown.
+/// Peak resident set size of this process in MiB (Linux), 0 when unknown.
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -22,9 +22,29 @@ pub fn tune_allocator() {
 /// not in every `libc` crate release, so spelled out).
 const MADV_PAGEOUT: libc::c_int = 21;
 
-/// File-name prefixes of the CUDA libraries that libtorch_cuda pulls in (cuBLAS(Lt),
-/// cuDNN, cuFFT, cuSPARSE, nvJitLink, NCCL, …), with or without pip's `nvidia/` folders.
-const GPU_LIBRARY_PREFIXES: [&str; 5] = ["libtorch_cuda", "libc10_cuda", "libcu", "libnv", "libnccl"];
+/// File-name prefixes of the CUDA libraries that libtorch_cuda pulls in, as pip's
+/// `nvidia-*` wheels and libtorch's own bundles name them. Matching a library by mistake
+/// would only cost re-reading its pages.
+const GPU_LIBRARY_PREFIXES: [&str; 18] = [
+    "libtorch_cuda",
+    "libtorch_nvshmem",
+    "libc10_cuda",
+    "libcublas",
+    "libcudart",
+    "libcudnn",
+    "libcufft",
+    "libcufile",
+    "libcupti",
+    "libcurand",
+    "libcusolver",
+    "libcusparse",
+    "libnccl",
+    "libnvJitLink",
+    "libnvrtc",
+    "libnvshmem",
+    "libnvToolsExt",
+    "libcuda.so",
+];
 
 /// Asks the kernel to reclaim the resident pages of the CUDA libraries' mappings and
 /// returns how many mappings it accepted.

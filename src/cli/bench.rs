@@ -70,7 +70,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 println!("translation   median ms/batch   images/s");
                 println!("latent        {:>15.1}   {:>8.2}", r.latent_ms, r.latent_img_per_s);
                 println!("reference     {:>15.1}   {:>8.2}", r.reference_ms, r.reference_img_per_s);
-                println!("peak RSS      {:.0} MB", r.peak_rss_mb);
+                println!("peak RSS      {:.0} MiB", r.peak_rss_mb);
             }
             Ok(())
         }

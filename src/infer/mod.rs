@@ -38,7 +38,7 @@ impl Translator<'_> {
 
     /// G(x, s) with the masks of x when needed.
     pub fn generate(&self, x: &Tensor, s: &Tensor) -> Tensor {
-        let masks = tch::no_grad(|| self.masks(x));
+        let masks = self.masks(x);
         self.generate_masked(x, s, masks.as_ref())
     }
 

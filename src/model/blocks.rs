@@ -10,7 +10,8 @@ use super::layers::{
 };
 
 /// Pre-activation residual block of the encoder, the style encoder and the discriminator.
-/// Output = (shortcut + residual) / √2; the shortcut convolves before it pools.
+/// Output = (shortcut + residual) / √2; the shortcut pools, then convolves (1×1, learned
+/// only when the width changes).
 pub struct ResBlk {
     pub conv1: Conv2d,
     pub conv2: Conv2d,
