@@ -19,7 +19,7 @@ fn mb(status: &str, key: &str) -> f64 {
 
 fn report(stage: &str) {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    println!("{stage:<28} RSS {:6.0} MB   peak {:6.0} MB", mb(&s, "VmRSS:"), mb(&s, "VmHWM:"));
+    println!("{stage:<28} RSS {:6.0} MiB   peak {:6.0} MiB", mb(&s, "VmRSS:"), mb(&s, "VmHWM:"));
 }
 
 fn main() {

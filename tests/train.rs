@@ -175,6 +175,8 @@ fn dataset_problems_are_clear_errors_before_training() {
     write_png(&root.join("flat/x.png"), 0);
     let flat = ImageFolder::open(&root.join("flat")).unwrap_err().to_string();
     assert!(flat.contains("no sub-folders"), "{flat}");
+    let file = ImageFolder::open(&root.join("flat/x.png")).unwrap_err().to_string();
+    assert!(file.contains("x.png is a file"), "{file}");
     write_png(&root.join("set/cat/1.png"), 0);
     write_png(&root.join("set/cat/2.png"), 1);
     std::fs::create_dir_all(root.join("set/dog")).unwrap();

@@ -16,7 +16,14 @@ use tch::{Device, Kind, Tensor};
 
 pub struct FileBytes {
     file: File,
-    map: Mmap,
+    bytes: Bytes,
+}
+
+/// The file's bytes: mapped, or read into memory where mapping is not possible (some
+/// network and FUSE file systems).
+enum Bytes {
+    Mapped(Mmap),
+    Read(Vec<u8>),
 }
 
 impl FileBytes {
@@ -26,13 +33,19 @@ impl FileBytes {
         // truncating the file while it is open could fault a read of the header pages;
         // our own writers replace checkpoints by renaming a new file over the old path,
         // which leaves this file's contents intact.
-        let map = unsafe { Mmap::map(&file)? };
-        Ok(FileBytes { file, map })
+        let bytes = match unsafe { Mmap::map(&file) } {
+            Ok(map) => Bytes::Mapped(map),
+            Err(_) => Bytes::Read(std::fs::read(path)?),
+        };
+        Ok(FileBytes { file, bytes })
     }
 
     /// The whole file, for format detection and header or pickle parsing.
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        match &self.bytes {
+            Bytes::Mapped(map) => map,
+            Bytes::Read(v) => v,
+        }
     }
 
     /// A new CPU tensor of `shape` and `kind` holding the file's bytes in `range`
@@ -54,9 +67,9 @@ impl FileBytes {
 
     /// Where `part` (a slice of [`FileBytes::bytes`]) starts in the file.
     pub fn offset_of(&self, part: &[u8]) -> usize {
-        let start = self.map.as_ptr() as usize;
-        let at = part.as_ptr() as usize;
-        assert!(at >= start && at + part.len() <= start + self.map.len(), "slice is not from this file");
+        let all = self.bytes();
+        let (start, at) = (all.as_ptr() as usize, part.as_ptr() as usize);
+        assert!(at >= start && at + part.len() <= start + all.len(), "slice is not from this file");
         at - start
     }
 }

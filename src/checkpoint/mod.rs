@@ -20,8 +20,10 @@ pub use state::{adopt_module, infer_config, load_module, StateDict};
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    // `reason` is not a `source`: the message already shows it, and a source would make
+    // error chains print it twice.
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: std::io::Error },
     #[error(
         "{path} is not a checkpoint: expected a stargan .safetensors file or an official PyTorch .ckpt (legacy or zip)"
     )]
@@ -88,7 +90,7 @@ impl Checkpoint {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let src = FileBytes::open(path).map_err(|source| CheckpointError::Io { path: name.clone(), source })?;
+        let src = FileBytes::open(path).map_err(|reason| CheckpointError::Io { path: name.clone(), reason })?;
         let data = src.bytes();
         if torch_file::is_legacy(data) || torch_file::is_zip(data) {
             let (fmt, root) = torch_file::read(&name, &src)?;

@@ -83,7 +83,7 @@ pub fn read_tensors(path: &str, src: &FileBytes) -> Result<TensorsAndMetadata, C
         let start = src.offset_of(view.data());
         let t = src
             .tensor(start..start + view.data().len(), &shape, kind)
-            .map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+            .map_err(|reason| CheckpointError::Io { path: path.into(), reason })?;
         out.push((name, t));
     }
     Ok((out, metadata))

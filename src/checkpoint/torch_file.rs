@@ -72,7 +72,7 @@ impl Storage {
         let range = range.start..range.start + n * kind.elt_size_in_bytes();
         let data = src
             .tensor(range, &[n as i64], kind)
-            .map_err(|source| CheckpointError::Io { path: file.to_string(), source })?;
+            .map_err(|reason| CheckpointError::Io { path: file.to_string(), reason })?;
         Ok(Storage { kind, data })
     }
 

@@ -9,8 +9,14 @@ use thiserror::Error;
 pub enum DataError {
     #[error("data folder {0} does not exist: point --data at a folder with one sub-folder per domain (e.g. data/afhq/train)")]
     Missing(PathBuf),
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "data folder {0} is a file: point --data at a folder with one sub-folder per domain (e.g. data/afhq/train)"
+    )]
+    NotAFolder(PathBuf),
+    // `reason` is not a `source`: the message already shows it, and a source would make
+    // error chains print it twice.
+    #[error("cannot read {path}: {reason}")]
+    Io { path: PathBuf, reason: std::io::Error },
     #[error(
         "{0} has no sub-folders: put the images of each domain in their own sub-folder (e.g. train/cat, train/dog)"
     )]
@@ -38,9 +44,9 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| DataError::Io { path: d.clone(), source })?;
+        let entries = std::fs::read_dir(&d).map_err(|reason| DataError::Io { path: d.clone(), reason })?;
         for e in entries {
-            let e = e.map_err(|source| DataError::Io { path: d.clone(), source })?;
+            let e = e.map_err(|reason| DataError::Io { path: d.clone(), reason })?;
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
@@ -64,11 +70,14 @@ pub struct ImageFolder {
 
 impl ImageFolder {
     pub fn open(root: &Path) -> Result<Self, DataError> {
+        if root.is_file() {
+            return Err(DataError::NotAFolder(root.to_path_buf()));
+        }
         if !root.is_dir() {
             return Err(DataError::Missing(root.to_path_buf()));
         }
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-            .map_err(|source| DataError::Io { path: root.to_path_buf(), source })?
+            .map_err(|reason| DataError::Io { path: root.to_path_buf(), reason })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
             .collect();
