@@ -132,8 +132,8 @@ pub fn train(
     workers: usize,
 ) -> Result<TrainReport> {
     use crate::data::loader::{Loader, LoaderConfig};
+    use crate::rng::{latent_codes, Stream};
     use crate::train::step::{train_step, Batch, Optimizers};
-    use crate::train::trainer::latent_codes;
     use crate::train::{Models, TrainConfig};
 
     let cfg = ModelConfig::preset(preset)?;
@@ -185,8 +185,8 @@ pub fn train(
                     x_ref: tb.x_ref.to_device(device),
                     x_ref2: tb.x_ref2.to_device(device),
                     y_trg: tb.y_ref.to_device(device),
-                    z_trg: latent_codes(0, i as u64, 0, batch, cfg.latent_dim).to_device(device),
-                    z_trg2: latent_codes(0, i as u64, 1, batch, cfg.latent_dim).to_device(device),
+                    z_trg: latent_codes(0, Stream::TrainZ, i as u64, batch, cfg.latent_dim).to_device(device),
+                    z_trg2: latent_codes(0, Stream::TrainZ2, i as u64, batch, cfg.latent_dim).to_device(device),
                 }
             }
             None => synthetic(),

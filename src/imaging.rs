@@ -94,3 +94,53 @@ pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// Why untrusted image bytes were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UntrustedImageError {
+    #[error("not a PNG, JPEG or WebP image")]
+    UnsupportedFormat,
+    #[error("the image is {width}×{height} pixels; at most {max}×{max} are accepted")]
+    TooLarge { width: u32, height: u32, max: u32 },
+    #[error("the image cannot be decoded: {0}")]
+    Corrupt(String),
+}
+
+/// Decodes image bytes from an untrusted source: PNG, JPEG or WebP only, at most
+/// `max_side` pixels on each side, and decoders held to an allocation budget, so that a
+/// small file declaring a huge image (a decompression bomb) is refused before its pixels
+/// are allocated. Alpha is composited on white, as [`load_rgb`] does.
+pub fn decode_untrusted(bytes: &[u8], max_side: u32) -> Result<RgbImage, UntrustedImageError> {
+    use image::ImageFormat;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| UntrustedImageError::Corrupt(e.to_string()))?;
+    if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP)) {
+        return Err(UntrustedImageError::UnsupportedFormat);
+    }
+    let (width, height) = reader.into_dimensions().map_err(|e| UntrustedImageError::Corrupt(e.to_string()))?;
+    if width > max_side || height > max_side {
+        return Err(UntrustedImageError::TooLarge { width, height, max: max_side });
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| UntrustedImageError::Corrupt(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    // RGBA at the largest accepted size, plus the decoders' own buffers.
+    limits.max_alloc = Some(2 * 4 * max_side as u64 * max_side as u64);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => UntrustedImageError::TooLarge { width, height, max: max_side },
+        other => UntrustedImageError::Corrupt(other.to_string()),
+    })?;
+    Ok(if img.color().has_alpha() { flatten_on_white(&img.to_rgba8()) } else { img.to_rgb8() })
+}
+
+/// PNG bytes of an image.
+pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encoding to memory does not fail");
+    out.into_inner()
+}

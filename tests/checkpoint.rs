@@ -276,7 +276,7 @@ fn unused_entries_are_skipped_and_inspect_reports_them() {
         .unwrap();
         assert_eq!(m.cfg, model_config(&name));
         assert_eq!(m.fan.is_some(), m.cfg.uses_masks(), "the FAN comes from the checkpoint's own `fan` entry");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stargan")).arg("inspect").arg(&path).output().unwrap();
+        let out = stargan_bin().arg("inspect").arg(&path).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         for net in ["generator", "mapping_network", "style_encoder", "discriminator"] {
@@ -285,7 +285,7 @@ fn unused_entries_are_skipped_and_inspect_reports_them() {
         assert!(text.contains("config"), "{text}");
     }
     let legacy = afhq_ckpt_path();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stargan")).arg("inspect").arg(&legacy).output().unwrap();
+    let out = stargan_bin().arg("inspect").arg(&legacy).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("legacy serialisation") && text.contains("inferred"), "{text}");
 }

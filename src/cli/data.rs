@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::emoji::{build, default_cache, EmojiOptions};
+use crate::data::emoji::{build, EmojiOptions};
+use crate::files::cache_dir;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DataCommand {
@@ -42,7 +43,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let opts = EmojiOptions {
                 size: a.size,
                 out: a.out.clone(),
-                cache: a.cache.unwrap_or_else(default_cache),
+                cache: a.cache.unwrap_or_else(cache_dir),
                 with_tones: a.with_tones,
                 limit: a.limit,
             };

@@ -4,14 +4,14 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::model_args::ModelArgs;
-use crate::data::emoji::default_cache;
 use crate::data::folder::list_images;
 use crate::data::ImageFolder;
 use crate::device::select_device;
+use crate::files::cache_dir;
 use crate::imaging;
 use crate::metrics::fid::{features_of_files, fit, frechet_distance, Inception};
 use crate::metrics::lpips::Lpips;
-use crate::metrics::protocol::{evaluate, is_paired, total_outputs, EvalOptions, Mode};
+use crate::metrics::protocol::{evaluate, is_paired, total_outputs, EvalOptions, Mode, Scorer, Subject};
 use crate::metrics::weights::{resolve, INCEPTION, LPIPS_ALEXNET};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -25,22 +25,36 @@ pub struct WeightArgs {
 }
 
 impl WeightArgs {
-    fn inception(&self, device: tch::Device) -> Result<Inception> {
-        Inception::load(&resolve(&INCEPTION, self.inception.as_deref(), &default_cache())?, device)
+    /// The Inception weights file (fetched and cached on first use).
+    pub fn inception_path(&self) -> Result<PathBuf> {
+        resolve(&INCEPTION, self.inception.as_deref(), &cache_dir())
     }
-    fn lpips(&self, device: tch::Device) -> Result<Lpips> {
-        Lpips::load(&resolve(&LPIPS_ALEXNET, self.lpips_weights.as_deref(), &default_cache())?, device)
+    /// The LPIPS weights file (fetched and cached on first use).
+    pub fn lpips_path(&self) -> Result<PathBuf> {
+        resolve(&LPIPS_ALEXNET, self.lpips_weights.as_deref(), &cache_dir())
+    }
+    pub fn inception(&self, device: tch::Device) -> Result<Inception> {
+        Inception::load(&self.inception_path()?, device)
+    }
+    pub fn lpips(&self, device: tch::Device) -> Result<Lpips> {
+        Lpips::load(&self.lpips_path()?, device)
     }
 }
 
 /// Evaluate a model with the StarGAN v2 protocol: FID and LPIPS for every ordered pair of
-/// domains, with latent and/or reference styles (and, where every domain holds the same
-/// file names, a paired metric against the real target images).
+/// domains, with latent and/or reference styles, the style accuracy (ACC: how many outputs
+/// a linear classifier over the Inception features, fitted on the real training images,
+/// assigns to the target domain) and, where every domain holds the same file names, a
+/// paired metric against the real target images.
 ///
-/// --data must contain train/ and val/, each with one sub-folder per domain.
+/// --data must contain train/ and val/, each with one sub-folder per domain. The
+/// Inception features of the training images are cached ($STARGAN_CACHE/features).
 ///
-/// Example:
+/// Examples:
+///   stargan eval --data data/emoji64 --out eval/shipped                 (the shipped model)
 ///   stargan eval --checkpoint 100000_nets_ema.ckpt --preset afhq --data data/afhq --out eval/afhq
+///   stargan eval --baseline identity --data data/emoji64 --num-outs 1 --out eval/identity
+///   stargan eval --baseline real --data data/emoji64 --num-outs 1 --out eval/real
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -54,12 +68,23 @@ pub struct Args {
     /// latent, reference or both.
     #[arg(long, default_value = "both")]
     pub mode: String,
+    /// Score a baseline instead of a model: identity (outputs = untranslated sources) or
+    /// real (outputs = real validation images of the target domain).
+    #[arg(long)]
+    pub baseline: Option<String>,
     /// Folder for eval.json (and the generated images with --keep-images).
     #[arg(long, default_value = "eval")]
     pub out: PathBuf,
-    /// Outputs per source image (official: 10).
+    /// Outputs per source image (official: 10; LPIPS diversity needs at least 2).
     #[arg(long, default_value_t = 10)]
     pub num_outs: usize,
+    /// Use at most this many validation images per domain (spread over the sorted list).
+    #[arg(long)]
+    pub max_per_domain: Option<usize>,
+    /// Image side for the baselines (default: the model's, else that of the first
+    /// validation image).
+    #[arg(long)]
+    pub img_size: Option<u32>,
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     #[arg(long, default_value_t = 777)]
@@ -72,46 +97,102 @@ pub struct Args {
     pub paired: String,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let modes = match a.mode.as_str() {
+/// The modes named by a --mode flag.
+pub fn parse_modes(mode: &str) -> Result<Vec<Mode>> {
+    Ok(match mode {
         "latent" => vec![Mode::Latent],
         "reference" => vec![Mode::Reference],
         "both" => vec![Mode::Latent, Mode::Reference],
         other => bail!("--mode {other}: use latent, reference or both"),
-    };
+    })
+}
+
+/// Reads the metric networks and the features of the training images, with a progress bar.
+pub fn prepare_scorer(weights: &WeightArgs, train: &ImageFolder, batch: usize, device: tch::Device) -> Result<Scorer> {
+    let inception = weights.inception(device)?;
+    let lpips = weights.lpips(device)?;
+    let bar = ProgressBar::new(Scorer::images_to_prepare(train) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("features of the training images {bar:30} {pos}/{len} [{elapsed}<{eta}]").unwrap(),
+    );
+    let scorer =
+        Scorer::prepare(inception, lpips, train, batch, Some(&cache_dir().join("features")), &|n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    Ok(scorer)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let modes = parse_modes(&a.mode)?;
+    if a.num_outs == 0 {
+        bail!("--num-outs must be at least 1");
+    }
     let train = ImageFolder::open(&a.data.join("train")).context("--data must contain train/ and val/")?;
     let val = ImageFolder::open(&a.data.join("val")).context("--data must contain train/ and val/")?;
+    val.expect_names(&train.domains)?;
     let paired = match a.paired.as_str() {
         "auto" => is_paired(&val),
         "on" => true,
         "off" => false,
         other => bail!("--paired {other}: use auto, on or off"),
     };
-    let model = a.model.load()?;
-    let inception = a.weights.inception(model.device)?;
-    let lpips = a.weights.lpips(model.device)?;
+    let model = match a.baseline.as_deref() {
+        None => Some(a.model.load()?),
+        Some("identity" | "real") => None,
+        Some(other) => bail!("--baseline {other}: use identity or real"),
+    };
+    let device = match &model {
+        Some(m) => m.device,
+        None => select_device(&a.model.device)?,
+    };
+    if let Some(m) = &model {
+        if m.domains != train.domains {
+            bail!(
+                "the model's domains ({}) differ from the folders of {} ({}); pass --domains to rename the model's",
+                m.domains.join(", "),
+                a.data.join("train").display(),
+                train.domains.join(", ")
+            );
+        }
+    }
+    let img_size = match (&model, a.img_size) {
+        (Some(m), _) => m.cfg.img_size as u32,
+        (None, Some(s)) => s,
+        (None, None) => imaging::load_rgb(&val.files[0][0])?.width(),
+    };
+    let subject = match (&model, a.baseline.as_deref()) {
+        (Some(m), _) => Subject::Model(m.translator()),
+        (None, Some("identity")) => Subject::Identity,
+        _ => Subject::Real,
+    };
+    let scorer = prepare_scorer(&a.weights, &train, a.batch, device)?;
     let opts = EvalOptions {
-        train,
         val,
         modes,
         num_outs: a.num_outs,
         batch: a.batch,
         seed: a.seed,
+        img_size,
+        max_per_domain: a.max_per_domain,
         keep_images: a.keep_images.then(|| a.out.join("images")),
         paired,
     };
     let bar = ProgressBar::new(total_outputs(&opts) as u64);
     bar.set_style(ProgressStyle::with_template("evaluating {bar:30} {pos}/{len} images [{elapsed}<{eta}]").unwrap());
-    let results = evaluate(&model, &inception, &lpips, &opts, &|n| bar.inc(n as u64))?;
+    let results = evaluate(&subject, &scorer, &opts, &|n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-    std::fs::create_dir_all(&a.out)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let json = a.out.join("eval.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
     println!("{:<40} {:>10}", "metric", "value");
     for (k, v) in &results {
         println!("{k:<40} {v:>10.4}");
     }
-    eprintln!("wrote {}", json.display());
+    eprintln!(
+        "style classifier: shrinkage {}, cross-validated accuracy on the training images {:.3}",
+        scorer.classifier.shrinkage, scorer.classifier.cv_accuracy
+    );
+    eprintln!("wrote {} ({} on {} px images)", json.display(), subject.name(), img_size);
     Ok(())
 }
 

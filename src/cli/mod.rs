@@ -3,10 +3,13 @@
 
 mod bench;
 mod data;
+mod demo;
 mod eval;
+mod export;
 mod inspect;
 mod model_args;
 mod sample;
+mod serve;
 mod train;
 mod translate;
 
@@ -15,6 +18,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "stargan", version, about = "StarGAN v2: multi-domain image-to-image translation on libtorch")]
 pub struct Cli {
+    /// CPU threads for tensor work (default: one per core). Beside other work, fewer
+    /// threads and OMP_WAIT_POLICY=PASSIVE degrade more gracefully (docs/performance.md).
+    #[arg(long, global = true, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub threads: Option<i32>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,9 +51,18 @@ pub enum Command {
     Data(data::DataCommand),
     /// Train a model on image folders (one sub-folder per domain).
     Train(Box<train::Args>),
+    /// Translate the bundled example emoji into every style and write one HTML page.
+    Demo(Box<demo::Args>),
+    /// Serve a local web page to translate images (127.0.0.1 by default).
+    Serve(Box<serve::Args>),
+    /// Export the inference networks of a checkpoint to a small file (optionally float16).
+    Export(export::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(n) = cli.threads {
+        tch::set_num_threads(n);
+    }
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(*a),
@@ -57,5 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lpips(a) => eval::lpips(a),
         Command::Translate(a) => translate::run(*a),
         Command::Sample(a) => sample::run(*a),
+        Command::Demo(a) => demo::run(*a),
+        Command::Serve(a) => serve::run(*a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -2,16 +2,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::device::select_device;
+use crate::files;
 use crate::infer::load::{load_model, LoadedModel, ModelSource};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Checkpoint: ours (.safetensors; the EMA networks are used) or an official .ckpt.
+    /// Default: the emoji model shipped in models/ (or $STARGAN_MODEL).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// For official checkpoints: afhq or celeba-hq (sets the configuration and domain names).
     #[arg(long)]
     pub preset: Option<String>,
@@ -27,11 +29,31 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The checkpoint to load: --checkpoint, else the shipped model (said on stderr).
+    pub fn checkpoint(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.checkpoint {
+            return Ok(p.clone());
+        }
+        let shipped = files::shipped_model();
+        if self.preset.is_some() {
+            bail!("--preset is for official checkpoints: pass the file with --checkpoint");
+        }
+        if !shipped.is_file() {
+            bail!(
+                "no --checkpoint given and the shipped model {} is missing: pass --checkpoint FILE (or set STARGAN_MODEL)",
+                shipped.display()
+            );
+        }
+        eprintln!("no --checkpoint given: using the shipped emoji model {}", shipped.display());
+        Ok(shipped)
+    }
+
     pub fn load(&self) -> Result<LoadedModel> {
+        let checkpoint = self.checkpoint()?;
         let device = select_device(&self.device)?;
         load_model(
             &ModelSource {
-                checkpoint: self.checkpoint.clone(),
+                checkpoint,
                 preset: self.preset.clone(),
                 wing: self.wing.clone(),
                 domains: self.domains.clone(),
@@ -41,7 +63,7 @@ impl ModelArgs {
     }
 }
 
-/// Folder of small derived files (mean styles): `$STARGAN_CACHE` or ~/.cache/stargan.
+/// Folder of small derived files (mean styles) in the cache.
 pub fn cache_dir() -> PathBuf {
-    crate::data::emoji::default_cache().join("mean-styles")
+    files::cache_dir().join("mean-styles")
 }

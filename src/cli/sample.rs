@@ -49,7 +49,6 @@ pub fn run(a: Args) -> Result<()> {
     let r = sample(
         &model,
         &SampleOptions {
-            checkpoint: &a.model.checkpoint,
             src: a.src,
             refs: a.refs,
             out: a.out.clone(),

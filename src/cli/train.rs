@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use crate::config::ModelConfig;
 use crate::data::ImageFolder;
 use crate::device::select_device;
+use crate::train::evaluation::EvalSchedule;
 use crate::train::trainer::{run as train_run, Resume, TrainOptions};
 use crate::train::TrainConfig;
 
@@ -126,6 +127,21 @@ pub struct Args {
     /// Plain log lines instead of a progress bar.
     #[arg(long, help_heading = "Run")]
     pub no_progress: bool,
+
+    // Evaluation while training.
+    /// Evaluate the EMA networks every N iterations and at the end (FID, style accuracy,
+    /// paired metric on a fixed validation subset; figures in eval.jsonl and report.html).
+    /// Needs --val. 0 = never.
+    #[arg(long, default_value_t = 0, help_heading = "Evaluation")]
+    pub eval_every: i64,
+    /// Validation images per domain used by those evaluations.
+    #[arg(long, default_value_t = 64, help_heading = "Evaluation")]
+    pub eval_images: usize,
+    /// Outputs per source image in those evaluations (LPIPS diversity is reported from 2).
+    #[arg(long, default_value_t = 1, help_heading = "Evaluation")]
+    pub eval_outs: usize,
+    #[command(flatten)]
+    pub weights: super::eval::WeightArgs,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -246,6 +262,26 @@ pub fn run(a: Args) -> Result<()> {
         model.num_domains,
         a.out.display()
     );
+    let eval = if a.eval_every > 0 {
+        if val.is_none() {
+            anyhow::bail!("--eval-every needs --val: the validation images to translate");
+        }
+        if a.eval_images < 2 || a.eval_outs == 0 {
+            anyhow::bail!("--eval-images must be at least 2 and --eval-outs at least 1");
+        }
+        let cache = crate::files::cache_dir();
+        Some(EvalSchedule {
+            every: a.eval_every,
+            max_per_domain: a.eval_images,
+            num_outs: a.eval_outs,
+            batch: 32,
+            inception: a.weights.inception_path()?,
+            lpips: a.weights.lpips_path()?,
+            feature_cache: Some(cache.join("features")),
+        })
+    } else {
+        None
+    };
     let opts = TrainOptions {
         data,
         val,
@@ -263,6 +299,7 @@ pub fn run(a: Args) -> Result<()> {
         wing: a.wing,
         sample_size: a.sample_size,
         mean_style_samples: a.mean_style_samples,
+        eval,
         progress_bar: !a.no_progress,
     };
     let s = train_run(&opts)?;

@@ -64,7 +64,6 @@ pub fn run(a: Args) -> Result<()> {
     };
     let job = TranslateJob {
         model: &model,
-        checkpoint: &a.model.checkpoint,
         sources,
         domain: a.domain.clone(),
         mode,

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use resvg::{tiny_skia, usvg};
 use sha2::{Digest, Sha256};
 
+use crate::files::sha256_file;
 use crate::imaging;
 
 /// A pinned npm package and the sha256 of its tarball as `npm pack` serves it.
@@ -113,26 +114,6 @@ pub struct EmojiOptions {
     pub with_tones: bool,
     /// Keep at most this many emoji per split (chosen by hash, spread over categories).
     pub limit: Option<usize>,
-}
-
-/// The default cache folder: `$STARGAN_CACHE`, else `$XDG_CACHE_HOME/stargan`, else
-/// `~/.cache/stargan`.
-pub fn default_cache() -> PathBuf {
-    if let Some(p) = std::env::var_os("STARGAN_CACHE") {
-        return PathBuf::from(p);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("stargan")
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
 }
 
 /// Returns the verified tarball of `pkg`, fetching it with `npm pack` when needed.

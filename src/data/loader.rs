@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
@@ -72,7 +72,7 @@ impl Sampler {
     }
 
     fn batch(&self, k: u64) -> Result<TrainBatch> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = crate::rng::batch_rng(self.seed, k);
         let nd = self.files.len();
         let (mut xs, mut ys, mut rs, mut r2s, mut yr) = (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..self.batch_size {
@@ -145,7 +145,7 @@ pub struct Loader {
 impl Loader {
     pub fn new(folder: &ImageFolder, cfg: &LoaderConfig) -> Result<Self> {
         folder.expect_pairs()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(0x5EED));
+        let mut rng = crate::rng::pairing_rng(cfg.seed);
         let pairs = folder.files.iter().map(|f| make_pairs(f.len(), &mut rng)).collect();
         let skipped = Arc::new(AtomicUsize::new(0));
         let sampler = Arc::new(Sampler {

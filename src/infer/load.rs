@@ -24,6 +24,8 @@ pub struct ModelSource {
 }
 
 pub struct LoadedModel {
+    /// The checkpoint file it came from (keys the mean-style cache).
+    pub path: PathBuf,
     pub cfg: ModelConfig,
     pub domains: Vec<String>,
     pub nets: TranslationNets,
@@ -110,7 +112,7 @@ pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
             let _ = t.tensor.set_requires_grad(false);
         }
     }
-    Ok(LoadedModel { cfg, domains, nets, fan, device, ema })
+    Ok(LoadedModel { path: src.checkpoint.clone(), cfg, domains, nets, fan, device, ema })
 }
 
 /// Image files of a path: the file itself, or every image below a folder (sorted).

@@ -2,6 +2,8 @@
 //! sample grids.
 
 pub mod animate;
+pub mod demo;
+pub mod export;
 pub mod grids;
 pub mod load;
 pub mod sample;

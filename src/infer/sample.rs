@@ -1,7 +1,7 @@
 //! The official sample mode: the reference grid, latent grids per domain, and the
 //! style-interpolation animation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use tch::{Kind, Tensor};
@@ -10,10 +10,9 @@ use super::load::LoadedModel;
 use super::{animate, grids, translate::mean_style};
 use crate::data::ImageFolder;
 use crate::imaging;
-use crate::train::trainer::latent_codes;
+use crate::rng::{latent_codes, Stream};
 
-pub struct SampleOptions<'a> {
-    pub checkpoint: &'a Path,
+pub struct SampleOptions {
     pub src: PathBuf,
     pub refs: PathBuf,
     pub out: PathBuf,
@@ -57,12 +56,12 @@ pub fn run(m: &LoadedModel, o: &SampleOptions) -> Result<SampleReport> {
     imaging::save(&grids::reference_grid(&t, &x_src, &x_ref, &Tensor::from_slice(&y_ref).to_device(d)), &path)?;
     files.push(path);
 
-    let z_rows = latent_codes(o.seed, 0, 5, 10, m.cfg.latent_dim);
+    let z_rows = latent_codes(o.seed, Stream::SampleGridRows, 0, 10, m.cfg.latent_dim);
     for (k, name) in m.domains.iter().enumerate() {
         let avg = if o.psi == 1.0 {
             Tensor::zeros([1, m.cfg.style_dim], (Kind::Float, d))
         } else {
-            mean_style(m, o.checkpoint, k as i64, o.mean_style_samples, o.seed, o.cache.as_deref())?
+            mean_style(m, k as i64, o.mean_style_samples, o.seed, o.cache.as_deref())?
         };
         let g = grids::latent_grid(&t, &x_src, &[(k as i64, avg)], &z_rows, o.psi);
         let path = o.out.join(format!("latent_{name}_psi_{:.1}.png", o.psi));

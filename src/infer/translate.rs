@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 use super::load::LoadedModel;
 use super::truncate;
 use crate::imaging;
-use crate::train::trainer::latent_codes;
+use crate::rng::{latent_codes, Stream};
 
 /// How styles are chosen.
 pub enum StyleMode {
@@ -21,8 +21,6 @@ pub enum StyleMode {
 
 pub struct TranslateJob<'a> {
     pub model: &'a LoadedModel,
-    /// Identifies the checkpoint file for the mean-style cache.
-    pub checkpoint: &'a Path,
     pub sources: Vec<PathBuf>,
     pub domain: String,
     pub mode: StyleMode,
@@ -43,16 +41,10 @@ fn stem(p: &Path) -> String {
 
 /// The domain's mean style over `n` codes, cached on disk keyed by the checkpoint's path,
 /// size and modification time, the domain, n and the seed.
-pub fn mean_style(
-    model: &LoadedModel,
-    checkpoint: &Path,
-    domain: i64,
-    n: i64,
-    seed: u64,
-    cache: Option<&Path>,
-) -> Result<Tensor> {
+pub fn mean_style(model: &LoadedModel, domain: i64, n: i64, seed: u64, cache: Option<&Path>) -> Result<Tensor> {
     let key = {
         use sha2::Digest;
+        let checkpoint = &model.path;
         let meta = std::fs::metadata(checkpoint)?;
         let mtime = meta
             .modified()
@@ -76,7 +68,7 @@ pub fn mean_style(
     let mut k = 0u64;
     let s = t.mean_style(domain, n, &mut |m| {
         k += 1;
-        latent_codes(seed, u64::MAX - k, 9, m, model.cfg.latent_dim)
+        latent_codes(seed, Stream::MeanStyle, u64::MAX - k, m, model.cfg.latent_dim)
     });
     if let Some(f) = &file {
         if let Some(dir) = f.parent() {
@@ -104,11 +96,11 @@ pub fn run(job: &TranslateJob) -> Result<TranslateReport> {
             if *count == 0 {
                 bail!("--styles must be at least 1");
             }
-            let z = latent_codes(*seed, 0, 4, *count as i64, m.cfg.latent_dim).to_device(d);
+            let z = latent_codes(*seed, Stream::TranslateStyles, 0, *count as i64, m.cfg.latent_dim).to_device(d);
             let yy = Tensor::full([*count as i64], y, (Kind::Int64, d));
             let mut s = t.latent_style(&z, &yy);
             if *psi != 1.0 {
-                let avg = mean_style(m, job.checkpoint, y, *mean_style_samples, *seed, job.cache.as_deref())?;
+                let avg = mean_style(m, y, *mean_style_samples, *seed, job.cache.as_deref())?;
                 s = truncate(&avg.expand_as(&s), &s, *psi);
             }
             (s, (0..*count).map(|j| format!("style{j:02}")).collect())

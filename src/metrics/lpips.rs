@@ -76,10 +76,12 @@ impl Lpips {
         taps
     }
 
-    /// LPIPS between images in [-1, 1] (N×3×H×W each): one value per pair.
+    /// LPIPS between images in [-1, 1] (N×3×H×W each, on any device): one value per pair,
+    /// on the device of the network.
     pub fn distance(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        let d = self.shift.device();
         tch::no_grad(|| {
-            let (fa, fb) = (self.features(a), self.features(b));
+            let (fa, fb) = (self.features(&a.to_device(d)), self.features(&b.to_device(d)));
             let mut total: Option<Tensor> = None;
             for ((x, y), lin) in fa.iter().zip(&fb).zip(&self.lins) {
                 let nx = x / (x.square().sum_dim_intlist([1i64].as_slice(), true, None::<Kind>).sqrt() + 1e-10);

@@ -5,4 +5,5 @@ pub mod fid;
 pub mod lpips;
 pub mod numpy;
 pub mod protocol;
+pub mod style;
 pub mod weights;

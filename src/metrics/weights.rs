@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+use crate::files::sha256_file;
 use sha2::{Digest, Sha256};
 
 pub struct PinnedFile {
@@ -42,13 +44,6 @@ pub const LPIPS_ALEXNET: PinnedFile = PinnedFile {
     sha256: "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
     env: "STARGAN_LPIPS_WEIGHTS",
 };
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
-}
 
 /// The weights file: `explicit`, else the environment variable, else the cache (fetched
 /// on first use).

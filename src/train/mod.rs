@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod ema;
+pub mod evaluation;
 pub mod losses;
 pub mod optim;
 pub mod report;

@@ -11,6 +11,19 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Generator: adversarial and style", &["G/latent_adv", "G/ref_adv", "G/latent_sty", "G/ref_sty"]),
     ("Generator: diversity and cycle", &["G/latent_ds", "G/ref_ds", "G/latent_cyc", "G/ref_cyc", "G/lambda_ds"]),
 ];
+/// Plots of `eval.jsonl` (evaluations while training).
+const EVAL_GROUPS: &[(&str, &[&str])] = &[
+    ("FID (lower is better)", &["FID_latent/mean", "FID_reference/mean"]),
+    ("Style accuracy (higher is better)", &["ACC_latent/mean", "ACC_reference/mean"]),
+    ("Paired distance to the real target rendering (lower is better)", &["paired_LPIPS/mean", "paired_L1/mean"]),
+    ("LPIPS diversity", &["LPIPS_latent/mean", "LPIPS_reference/mean"]),
+];
+
+fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
 const COLORS: &[&str] = &["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 
 fn svg_plot(records: &[serde_json::Value], keys: &[&str]) -> String {
@@ -60,8 +73,8 @@ fn svg_plot(records: &[serde_json::Value], keys: &[&str]) -> String {
 
 /// Writes `<run>/report.html`.
 pub fn write(run: &Path) -> Result<()> {
-    let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap_or_default();
-    let records: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let records = read_jsonl(&run.join("log.jsonl"));
+    let evals = read_jsonl(&run.join("eval.jsonl"));
     let mut html = String::from(
         "<!doctype html><html><head><meta charset='utf-8'><title>StarGAN v2 run</title>\
          <style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%;image-rendering:pixelated;border:1px solid #ccc}</style>\
@@ -75,6 +88,25 @@ pub fn write(run: &Path) -> Result<()> {
             last["it_per_s"].as_f64().unwrap_or(0.0),
             last["elapsed_s"].as_f64().unwrap_or(0.0)
         );
+    }
+    if let Some(last) = evals.last() {
+        let _ = write!(
+            html,
+            "<h2>Evaluation</h2><p>EMA networks on {} validation images per domain, every evaluation on the same \
+             images and codes. Latest, at iteration {}: FID latent {:.2}, reference {:.2}; style accuracy latent \
+             {:.3}, reference {:.3}.</p>",
+            last["images_per_domain"],
+            last["iteration"],
+            last["FID_latent/mean"].as_f64().unwrap_or(f64::NAN),
+            last["FID_reference/mean"].as_f64().unwrap_or(f64::NAN),
+            last["ACC_latent/mean"].as_f64().unwrap_or(f64::NAN),
+            last["ACC_reference/mean"].as_f64().unwrap_or(f64::NAN),
+        );
+        for (title, keys) in EVAL_GROUPS {
+            if keys.iter().any(|k| last.get(*k).is_some()) {
+                let _ = write!(html, "<h3>{title}</h3>{}", svg_plot(&evals, keys));
+            }
+        }
     }
     html.push_str("<h2>Losses</h2>");
     for (title, keys) in GROUPS {

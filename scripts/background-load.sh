@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# How a training run degrades beside other work: the same short run (the 64-px emoji
+# model of models/README.md, 40 iterations) on an idle machine and beside a busy process,
+# with the OpenMP thread count and wait policy varied. Prints one line per case:
+# wall seconds, iterations/s.
+#
+#   scripts/background-load.sh [DATA_DIR]      (default data/emoji64, from `stargan data emoji --size 64`)
+#
+# The busy process is another copy of the same training (what a second run, a build or
+# a test suite does to the machine: all cores, all the time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-data/emoji64}
+BIN=./target/release/stargan
+ITERS=${ITERS:-40}
+MODEL="--img-size 64 --dim-in 16 --max-conv-dim 64 --style-dim 32 --hidden-dim 128 --batch-size 8"
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+train() { # out iters [env...]
+  local out=$1 iters=$2; shift 2
+  env "$@" $BIN train --data "$DATA/train" --out "$out" $MODEL --total-iters "$iters" \
+    --sample-every 0 --save-every 0 --no-progress --device cpu --workers 1 >/dev/null 2>&1
+}
+
+measure() { # label, env...
+  local label=$1; shift
+  rm -rf "$tmp/run"
+  local t0=$(date +%s.%N)
+  train "$tmp/run" "$ITERS" "$@"
+  local t1=$(date +%s.%N)
+  printf "%-58s %7.1f s  %5.2f it/s\n" "$label" "$(echo "$t1 - $t0" | bc)" "$(echo "$ITERS / ($t1 - $t0)" | bc -l)"
+}
+
+busy_start() { # env of the busy process
+  ( while true; do rm -rf "$tmp/busy"; train "$tmp/busy" 100000 "$@"; done ) &
+  BUSY=$!
+  sleep 5
+}
+busy_stop() { kill $BUSY 2>/dev/null; pkill -f "$tmp/busy" 2>/dev/null || true; wait $BUSY 2>/dev/null || true; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+measure "idle, default threads"
+measure "idle, 1 thread" OMP_NUM_THREADS=1
+for policy in ACTIVE PASSIVE; do
+  busy_start OMP_WAIT_POLICY=$policy
+  measure "busy neighbour, default threads, OMP_WAIT_POLICY=$policy" OMP_WAIT_POLICY=$policy
+  measure "busy neighbour, 1 thread, OMP_WAIT_POLICY=$policy" OMP_NUM_THREADS=1 OMP_WAIT_POLICY=$policy
+  busy_stop
+done

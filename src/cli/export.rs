@@ -1,0 +1,35 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::infer::export::export;
+
+/// Export the inference networks of a checkpoint (EMA G, F, E, configuration and domain
+/// names; no discriminator or optimizer state) to a small safetensors file.
+///
+/// Example:
+///   stargan export --checkpoint runs/emoji/checkpoints/040000.safetensors --out models/emoji64.safetensors --half
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// A training checkpoint of ours, an exported file, or an official .ckpt with a config.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Store float16 (half the size); refused if a translation moves by more than 1/255.
+    #[arg(long)]
+    pub half: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let r = export(&a.checkpoint, &a.out, a.half)?;
+    eprintln!(
+        "wrote {} ({:.1} MB{}; largest change of a translated pixel: {} of 255)",
+        r.path.display(),
+        r.bytes as f64 / 1e6,
+        if a.half { ", float16" } else { "" },
+        r.max_level_diff
+    );
+    Ok(())
+}

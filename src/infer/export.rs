@@ -1,0 +1,96 @@
+//! Exporting a model for inference: the EMA generator, mapping network and style
+//! encoder with the model configuration and domain names, optionally stored as float16,
+//! without the discriminator or the optimizer state (a training checkpoint is ~4× larger).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use tch::{Device, Kind, Tensor};
+
+use super::load::{load_model, LoadedModel, ModelSource};
+use crate::checkpoint::native::{metadata, write_atomic};
+use crate::checkpoint::Checkpoint;
+use crate::imaging;
+
+/// Metadata keys of an exported file (besides the model configuration and domains).
+pub const META_KIND: &str = "kind";
+pub const META_SOURCE: &str = "source";
+pub const META_SOURCE_ITERATION: &str = "source_iteration";
+
+pub struct ExportReport {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Largest difference, in 8-bit levels, between the translations of the written file
+    /// and of the source networks in float32 (0 when stored as float32).
+    pub max_level_diff: i64,
+}
+
+/// Translations of a fixed batch as 8-bit images, what a user sees of a model: the
+/// bundled example images when the model's domains are theirs, else random sources;
+/// each into every domain with latent and reference styles.
+fn probe(m: &LoadedModel) -> Result<Vec<u8>> {
+    tch::manual_seed(1234);
+    let s = m.cfg.img_size;
+    let k = m.cfg.num_domains;
+    let examples =
+        crate::data::ImageFolder::open(&crate::files::example_emoji()).ok().filter(|e| e.domains == m.domains);
+    let x = match examples {
+        Some(e) => {
+            let xs: Vec<Tensor> =
+                e.files.iter().flatten().map(|p| imaging::load_tensor(p, s as u32)).collect::<Result<_>>()?;
+            Tensor::cat(&xs, 0)
+        }
+        None => Tensor::rand([2 * k, 3, s, s], (Kind::Float, Device::Cpu)) * 2.0 - 1.0,
+    };
+    let n = x.size()[0];
+    let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(k);
+    let z = Tensor::randn([n, m.cfg.latent_dim], (Kind::Float, Device::Cpu));
+    let t = m.translator();
+    let latent = t.generate(&x, &t.latent_style(&z, &y));
+    let reference = t.generate(&x, &t.reference_style(&x.flip([0]), &y));
+    Ok(imaging::to_images(&Tensor::cat(&[latent, reference], 0)).into_iter().flat_map(|i| i.into_raw()).collect())
+}
+
+/// Writes the inference networks of `checkpoint` to `out`; with `half`, as float16, which
+/// is refused if any probe pixel moves by more than one 8-bit level.
+pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport> {
+    let source = Checkpoint::open(checkpoint)?;
+    let iteration = source.metadata.get("iteration").cloned();
+    drop(source);
+    let m = load_model(&ModelSource { checkpoint: checkpoint.to_path_buf(), ..Default::default() }, Device::Cpu)?;
+    let mut tensors = Vec::new();
+    for (net, module) in m.nets.modules() {
+        for t in module.named_tensors() {
+            let v = if half && t.tensor.is_floating_point() { t.tensor.to_kind(Kind::Half) } else { t.tensor };
+            tensors.push((format!("{net}.{}", t.name), v));
+        }
+    }
+    let mut extra = vec![
+        (META_KIND, "inference".to_string()),
+        (META_SOURCE, checkpoint.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()),
+    ];
+    if let Some(i) = iteration {
+        extra.push((META_SOURCE_ITERATION, i));
+    }
+    // Written beside the target first, checked, then moved into place: a failed check
+    // leaves an existing file at `out` untouched.
+    let staging = out.with_extension("staging.safetensors");
+    write_atomic(&staging, &tensors, metadata(&m.cfg, &m.domains, &extra))?;
+    let written = load_model(&ModelSource { checkpoint: staging.clone(), ..Default::default() }, Device::Cpu)?;
+    let (a, b) = (probe(&m)?, probe(&written)?);
+    let diffs: Vec<i64> = a.iter().zip(&b).map(|(p, q)| (*p as i64 - *q as i64).abs()).collect();
+    let max_level_diff = diffs.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "float32 vs stored: {} of {} probe pixel values differ, by at most {max_level_diff} of 255",
+        diffs.iter().filter(|d| **d > 0).count(),
+        diffs.len()
+    );
+    if max_level_diff > 1 {
+        let _ = std::fs::remove_file(&staging);
+        bail!(
+            "stored as float16 the model's translations move by up to {max_level_diff} levels of 255; export it without --half"
+        );
+    }
+    std::fs::rename(&staging, out)?;
+    Ok(ExportReport { path: out.to_path_buf(), bytes: std::fs::metadata(out)?.len(), max_level_diff })
+}
