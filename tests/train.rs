@@ -323,3 +323,41 @@ fn resume_without_a_checkpoint_starts_from_zero() {
     let b = read_safetensors(&fresh.join("checkpoints/000002.safetensors"));
     assert!(a.iter().all(|(k, t)| t.equal(&b[k])));
 }
+
+#[test]
+fn sigterm_stops_training_with_a_checkpoint_to_resume_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let data = afhq().join("ref");
+    let args = |extra: &[&str]| {
+        let mut c = stargan_bin();
+        c.args(["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--img-size", "32", "--dim-in", "16", "--max-conv-dim", "32", "--latent-dim", "8"])
+            .args(["--style-dim", "16", "--hidden-dim", "32", "--batch-size", "2", "--device", "cpu"])
+            .args(["--sample-every", "0", "--save-every", "0", "--print-every", "1", "--no-progress"])
+            .args(extra);
+        c
+    };
+    let mut child = args(&["--total-iters", "100000"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Wait for a few logged iterations, then ask it to stop.
+    let log = out.join("log.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map(|s| s.lines().count()).unwrap_or(0) < 3 {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean stop exits 0: {status}");
+    let ckpts = stargan::train::checkpoint::list(&out.join("checkpoints"));
+    assert_eq!(ckpts.len(), 1, "one checkpoint, written at the stop");
+    let stopped_at = ckpts[0].0;
+    assert!(stopped_at >= 3 && stopped_at < 100000);
+    let logged = std::fs::read_to_string(&log).unwrap().lines().count() as i64;
+    assert_eq!(logged, stopped_at, "stopped right after the step it logged last");
+    // And the run continues from there.
+    let o = args(&["--resume", "--total-iters", &(stopped_at + 2).to_string()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("at iteration {stopped_at}")));
+}

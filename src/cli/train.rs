@@ -303,6 +303,15 @@ pub fn run(a: Args) -> Result<()> {
         progress_bar: !a.no_progress,
     };
     let s = train_run(&opts)?;
+    if s.stopped {
+        eprintln!(
+            "stopped at iteration {} as asked; checkpoint {}. Continue with: stargan train --out {} --resume",
+            s.iterations,
+            s.last_checkpoint.map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
+            a.out.display()
+        );
+        return Ok(());
+    }
     eprintln!(
         "done: {} iterations; checkpoint {}; report {}",
         s.iterations,

@@ -63,6 +63,8 @@ pub struct TrainOptions {
 
 pub struct TrainSummary {
     pub iterations: i64,
+    /// Whether the run was asked to stop (SIGINT/SIGTERM) before `total_iters`.
+    pub stopped: bool,
     pub last_checkpoint: Option<PathBuf>,
     pub last_losses: Vec<(String, f64)>,
     pub skipped_images: usize,
@@ -385,6 +387,19 @@ impl<'a> Hooks<'a> {
         Ok(())
     }
 
+    /// Ends the run early after a step: a checkpoint at this iteration (unless one was
+    /// just written), so that `--resume` continues exactly here.
+    fn stop(&mut self, t: &Trainer) -> Result<()> {
+        let step = t.progress.iteration;
+        let path = self.setup.ckpt_dir.join(ckpt::file_name(step));
+        if self.last_ckpt.as_deref() != Some(path.as_path()) {
+            ckpt::save(&path, &t.models, &t.opt, &self.opts.model, &self.opts.train, &self.setup.train.domains, &t.progress)?;
+            ckpt::prune(&self.setup.ckpt_dir, self.opts.keep_last.max(1));
+            self.last_ckpt = Some(path);
+        }
+        Ok(())
+    }
+
     /// A message above the progress bar, or a plain line without one.
     fn say(&self, msg: &str) {
         match &self.bar {
@@ -427,7 +442,42 @@ impl<'a> Hooks<'a> {
     }
 }
 
-/// Trains as configured; returns when `total_iters` is reached or on error.
+/// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its
+/// step, saves and returns. A second signal while the flag is up ends the process at
+/// once (the default action), for a run that must not wait. The handlers go when this
+/// is dropped.
+struct StopRequests {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handlers: Vec<signal_hook::SigId>,
+}
+
+impl StopRequests {
+    fn load(&self, order: std::sync::atomic::Ordering) -> bool {
+        self.flag.load(order)
+    }
+}
+
+impl Drop for StopRequests {
+    fn drop(&mut self) {
+        for id in self.handlers.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+fn stop_requests() -> Result<StopRequests> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut handlers = Vec::new();
+    for sig in [SIGINT, SIGTERM] {
+        handlers.push(signal_hook::flag::register_conditional_default(sig, flag.clone())?);
+        handlers.push(signal_hook::flag::register(sig, flag.clone())?);
+    }
+    Ok(StopRequests { flag, handlers })
+}
+
+/// Trains as configured; returns when `total_iters` is reached, when SIGINT or SIGTERM
+/// asks it to stop (after saving a checkpoint), or on error.
 pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     let setup = Setup::new(opts)?;
     let resume_from = setup.resume_from(opts)?;
@@ -446,11 +496,18 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
         },
     )?;
     let mut hooks = Hooks::new(opts, &setup, t.progress.iteration)?;
+    let stop = stop_requests()?;
+    let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
         let batch = to_device_batch(loader.next_batch()?, i as u64, &opts.train, &opts.model, opts.device);
         let losses = train_step(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, &batch);
         t.progress.iteration = i + 1;
         hooks.after_step(&t, &losses, i + 1)?;
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            hooks.stop(&t)?;
+            stopped = true;
+            break;
+        }
     }
     if let Some(b) = &hooks.bar {
         b.finish();
@@ -458,6 +515,7 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     report::write(&opts.out)?;
     Ok(TrainSummary {
         iterations: t.progress.iteration,
+        stopped,
         last_checkpoint: hooks.last_ckpt,
         last_losses: hooks.last_losses,
         skipped_images: loader.skipped.load(std::sync::atomic::Ordering::Relaxed),
