@@ -15,18 +15,29 @@ export LIBTORCH_USE_PYTORCH := 1
 
 CARGO ?= cargo
 
-.PHONY: all build test demo venv fmt lint clean-venv
+.PHONY: all build test demo demo-train serve venv fmt lint clean-venv
 
-# The demo: a 64-px emoji data set (four vendors' styles = four domains) and a small
-# model trained on the CPU for about five minutes.
+all: build
+
+# The demo: the emoji model shipped in models/ translates the bundled held-out examples
+# into all four vendors' styles and writes runs/demo/index.html.
+demo: build
+	./target/release/stargan demo --out runs/demo
+	@echo ">> open runs/demo/index.html"
+
+# The web page on the shipped model: http://127.0.0.1:8080/
+serve: build
+	./target/release/stargan serve
+
+# Training from scratch on the CPU: a 64-px emoji data set (four vendors' styles = four
+# domains) and a small model trained for about five minutes (colour blobs, not emoji yet:
+# models/README.md has the command of the shipped model).
 DEMO_DATA := data/emoji64
-DEMO_RUN := runs/demo
+DEMO_RUN := runs/demo-train
 DEMO_ITERS ?= 300
 DEMO_FLAGS := --img-size 64 --dim-in 16 --max-conv-dim 64 --style-dim 32 --hidden-dim 128 \
 	--batch-size 4 --total-iters $(DEMO_ITERS) --ema-beta 0.99 --sample-every 100 --save-every 100 --mean-style-samples 2000 \
 	--device cpu
-
-all: build
 
 $(STAMP):
 	@echo ">> creating $(VENV) with torch==$(TORCH_VERSION) (first run only; ~4.6 GB download)"
@@ -41,13 +52,14 @@ build: $(STAMP)
 	$(CARGO) build --release
 	@echo ">> built target/release/stargan"
 
-demo: build
+demo-train: build
 	@test -d $(DEMO_DATA)/train || STARGAN_CACHE=$(abspath .cache) ./target/release/stargan data emoji --size 64 --out $(DEMO_DATA)
 	rm -rf $(DEMO_RUN)
 	./target/release/stargan train --data $(DEMO_DATA)/train --val $(DEMO_DATA)/val --out $(DEMO_RUN) $(DEMO_FLAGS)
 	@echo ">> open $(DEMO_RUN)/report.html (loss curves and sample grids)"
 
 test: $(STAMP)
+	@scripts/ensure-chromium.sh
 	$(CARGO) test --no-fail-fast
 
 fmt:

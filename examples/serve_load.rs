@@ -107,7 +107,8 @@ fn main() {
     }
     let mut ok: Vec<f64> = results.iter().filter(|(s, _)| *s == 200).map(|(_, ms)| *ms).collect();
     ok.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let pct = |p: f64| ok.get(((ok.len() as f64 * p) as usize).min(ok.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+    let pct =
+        |p: f64| ok.get(((ok.len() as f64 * p) as usize).min(ok.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
     println!(
         "{clients} clients, {seconds} s, {styles} styles a request: {:.2} translations/s ({:.1} images/s), \
          p50 {:.0} ms, p99 {:.0} ms, answers {by_status:?}, server peak RSS {rss:.0} MiB",

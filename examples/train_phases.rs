@@ -6,7 +6,8 @@
 use stargan::config::ModelConfig;
 use stargan::model::{Init, Module};
 use stargan::rng::{latent_codes, Stream};
-use stargan::train::step::{train_step, Batch, Optimizers};
+use stargan::train::optim::Optimizers;
+use stargan::train::step::{train_step, Batch};
 use stargan::train::{ema, Models, TrainConfig};
 use tch::{Device, Kind, Tensor};
 

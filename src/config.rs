@@ -40,8 +40,54 @@ pub enum ConfigError {
     UnknownPreset(String),
 }
 
-/// Names accepted by [`ModelConfig::preset`].
+/// Names accepted by [`Preset::named`].
 pub const PRESETS: &[&str] = &["afhq", "celeba-hq"];
+
+/// The official width of the first convolution for an image size: 2^14 / img_size (64
+/// channels at 256 px).
+pub fn default_dim_in(img_size: i64) -> i64 {
+    if img_size > 0 {
+        (1 << 14) / img_size
+    } else {
+        0
+    }
+}
+
+/// A released model: its architecture, domain names and the training settings of its
+/// README that differ from the defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub model: ModelConfig,
+    /// Domain names in label order (sorted folder names).
+    pub domains: &'static [&'static str],
+    /// The initial diversity weight λ_ds it was trained with.
+    pub lambda_ds: f64,
+}
+
+impl Preset {
+    pub fn named(name: &str) -> Result<Self, ConfigError> {
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "afhq" => Ok(Preset {
+                name: "afhq",
+                model: ModelConfig::afhq(),
+                domains: &["cat", "dog", "wild"],
+                lambda_ds: 2.0,
+            }),
+            "celeba-hq" | "celebahq" => Ok(Preset {
+                name: "celeba-hq",
+                model: ModelConfig::celeba_hq(),
+                domains: &["female", "male"],
+                lambda_ds: 1.0,
+            }),
+            _ => Err(ConfigError::UnknownPreset(name.to_string())),
+        }
+    }
+
+    pub fn domain_names(&self) -> Vec<String> {
+        self.domains.iter().map(|s| s.to_string()).collect()
+    }
+}
 
 impl ModelConfig {
     /// The official architecture for a given size, domain count and high-pass weight.
@@ -52,7 +98,7 @@ impl ModelConfig {
             latent_dim: 16,
             style_dim: 64,
             hidden_dim: 512,
-            dim_in: if img_size > 0 { (1 << 14) / img_size } else { 0 },
+            dim_in: default_dim_in(img_size),
             max_conv_dim: 512,
             w_hpf,
         }
@@ -68,22 +114,9 @@ impl ModelConfig {
         Self::official(256, 2, 1.0)
     }
 
+    /// The architecture of a preset.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
-        match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "afhq" => Ok(Self::afhq()),
-            "celeba-hq" | "celebahq" => Ok(Self::celeba_hq()),
-            _ => Err(ConfigError::UnknownPreset(name.to_string())),
-        }
-    }
-
-    /// Domain names of a preset, in label order (sorted folder names).
-    pub fn preset_domains(name: &str) -> Option<Vec<String>> {
-        let names: &[&str] = match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "afhq" => &["cat", "dog", "wild"],
-            "celeba-hq" | "celebahq" => &["female", "male"],
-            _ => return None,
-        };
-        Some(names.iter().map(|s| s.to_string()).collect())
+        Preset::named(name).map(|p| p.model)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -133,7 +166,11 @@ mod tests {
         let c = ModelConfig::preset("celeba_hq").unwrap();
         assert_eq!((c.num_domains, c.w_hpf, c.hidden_dim), (2, 1.0, 512));
         assert!(matches!(ModelConfig::preset("ffhq"), Err(ConfigError::UnknownPreset(_))));
-        assert_eq!(ModelConfig::preset_domains("afhq").unwrap(), ["cat", "dog", "wild"]);
+        let afhq = Preset::named("AFHQ").unwrap();
+        assert_eq!(afhq.domain_names(), ["cat", "dog", "wild"]);
+        assert_eq!(afhq.lambda_ds, 2.0, "the AFHQ README trains with λ_ds = 2");
+        assert_eq!(Preset::named("celeba_hq").unwrap().lambda_ds, 1.0);
+        assert_eq!(default_dim_in(256), 64);
     }
 
     #[test]

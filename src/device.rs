@@ -18,14 +18,9 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     }
 }
 
-/// Parses a device flag and prepares the process for that device: a CPU run gives back
-/// the pages of the GPU libraries (see [`crate::process::release_gpu_library_pages`]).
+/// Parses a device flag (the commands' `--device`).
 pub fn select_device(spec: &str) -> Result<Device> {
-    let device = parse_device(spec)?;
-    if device == Device::Cpu {
-        crate::process::release_gpu_library_pages();
-    }
-    Ok(device)
+    parse_device(spec)
 }
 
 fn require_cuda(index: usize) -> Result<Device> {

@@ -11,7 +11,6 @@
 // Checkpoint errors carry the file, tensor, shapes and hint by value; they are cold paths.
 #![allow(clippy::result_large_err)]
 
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

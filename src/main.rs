@@ -1,18 +1,15 @@
-use std::io::Write;
+use std::process::ExitCode;
 
 use clap::Parser;
 
-fn main() {
+fn main() -> ExitCode {
     stargan::process::tune_allocator();
     let cli = stargan::cli::Cli::parse();
-    let code = match stargan::cli::run(cli) {
-        Ok(()) => 0,
+    match stargan::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            1
+            ExitCode::FAILURE
         }
-    };
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    stargan::process::exit_now(code)
+    }
 }

@@ -1,7 +1,8 @@
 //! Process-wide memory settings: how the C allocator treats libtorch's large blocks, and
-//! giving back the pages of GPU libraries that a CPU run never executes.
+//! (on request, `--trim-gpu-libraries`) giving back the pages of GPU libraries that a
+//! CPU-only machine never executes.
 //!
-//! Both exist for CPU inference, where the whole process is a few hundred MB and these
+//! Both matter for CPU inference, where the whole process is a few hundred MB and these
 //! two effects are a large part of it (measured with `stargan bench infer`; see
 //! docs/performance.md).
 
@@ -47,7 +48,7 @@ const GPU_LIBRARY_PREFIXES: [&str; 18] = [
 ];
 
 /// Asks the kernel to reclaim the resident pages of the CUDA libraries' mappings and
-/// returns how many mappings it accepted.
+/// returns how many mappings it accepted. Opt-in (`stargan --trim-gpu-libraries`).
 ///
 /// The binary links libtorch_cuda unconditionally (so one binary uses a GPU when there is
 /// one), and loading it runs the static initialisers of cuBLASLt and friends, which
@@ -85,24 +86,13 @@ pub fn release_gpu_library_pages() -> usize {
     accepted
 }
 
-/// Ends the process with `code` without running the C++ static destructors of libtorch
-/// and the CUDA libraries.
-///
-/// Everything of ours is finished by then (outputs written and renamed into place,
-/// stdout and stderr flushed by the caller). Those destructors do nothing the kernel
-/// does not do at exit anyway, but they touch the pages that
-/// [`release_gpu_library_pages`] gave back, so a normal exit spends time and ~100 MB of
-/// resident memory re-reading them.
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit ends the process immediately; no Rust state is observed afterwards.
-    unsafe { libc::_exit(code) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Resident kB of this process's mappings of GPU libraries, from /proc/self/smaps.
+    /// Resident kB of clean pages of GPU libraries mapped by this process alone, from
+    /// /proc/self/smaps: what MADV_PAGEOUT can reclaim (pages that another process maps
+    /// too are left alone by the kernel).
     fn gpu_library_rss_kb() -> u64 {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let mut in_gpu_lib = false;
@@ -112,7 +102,7 @@ mod tests {
             if first.contains('-') && !first.ends_with(':') {
                 let file = line.split_whitespace().nth(5).unwrap_or("").rsplit('/').next().unwrap_or("");
                 in_gpu_lib = GPU_LIBRARY_PREFIXES.iter().any(|p| file.starts_with(p));
-            } else if in_gpu_lib && first == "Rss:" {
+            } else if in_gpu_lib && first == "Private_Clean:" {
                 total += line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
             }
         }
@@ -123,15 +113,16 @@ mod tests {
     fn gpu_library_pages_are_given_back_and_torch_still_works() {
         let x = tch::Tensor::ones([4], (tch::Kind::Float, tch::Device::Cpu));
         let before = gpu_library_rss_kb();
-        if before == 0 {
-            eprintln!("no CUDA libraries are mapped (CPU-only libtorch): nothing to give back");
+        if before < 1024 {
+            eprintln!(
+                "{before} kB of private GPU-library pages: none mapped (CPU-only libtorch), or all shared with another \
+                 process using the same libraries; nothing to give back"
+            );
             return;
         }
         assert!(release_gpu_library_pages() > 0);
         let after = gpu_library_rss_kb();
-        // Written pages (relocated data, static variables) stay; the code and read-only
-        // data, most of the total, go.
-        assert!(after * 2 < before, "GPU library RSS went from {before} kB to {after} kB only");
+        assert!(after * 2 < before, "private GPU-library pages went from {before} kB to {after} kB only");
         assert_eq!((&x + 1.0).sum(tch::Kind::Float).double_value(&[]), 8.0);
     }
 }

@@ -25,6 +25,7 @@ fn official_ckpts() -> Vec<(String, PathBuf)> {
         .map(|p| (p.file_name().unwrap().to_str().unwrap().split('.').next().unwrap().to_string(), p))
         .collect();
     v.sort();
+    assert!(!v.is_empty(), "no official-format .ckpt fixture in {}", parity_dir().display());
     v
 }
 

@@ -72,12 +72,6 @@ fn forward_outputs_match_the_official_networks() {
         let out = l.d.forward(&xg, y);
         let r1 = r1_reg(&out, &xg);
         assert_close(&format!("{name}: r1"), &r1.reshape([-1]), &fx["out.r1"].reshape([-1]), RTOL);
-        // The R1 value is differentiable with respect to D's parameters (second order).
-        let params: Vec<Tensor> = l.d.parameters().into_iter().map(|p| p.tensor).collect();
-        let grads = Tensor::run_backward(&[&r1], &params, false, false);
-        let total: f64 =
-            grads.iter().filter(|g| g.defined()).map(|g| g.abs().sum(Kind::Double).double_value(&[])).sum();
-        assert!(total.is_finite() && total > 0.0, "{name}: R1 has no gradient w.r.t. D");
     }
 }
 

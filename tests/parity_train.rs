@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use stargan::checkpoint::{load_module, Checkpoint};
 use stargan::model::{Init, Module, DISCRIMINATOR, FAN};
-use stargan::train::step::{train_step, Batch, Optimizers};
+use stargan::train::optim::Optimizers;
+use stargan::train::step::{train_step, Batch};
 use stargan::train::{Models, TrainConfig};
 use tch::{Device, Kind, Tensor};
 

@@ -4,6 +4,7 @@
 pub mod file_bytes;
 pub mod native;
 pub mod pickle;
+pub mod schema;
 pub mod state;
 pub mod torch_file;
 

@@ -87,286 +87,343 @@ impl Value {
 }
 
 /// Reads one pickle from `data` starting at `pos`; returns the value and the position
-/// after its STOP opcode. `persistent` is what BINPERSID/PERSID produce.
-pub fn read(data: &[u8], mut pos: usize) -> Result<(Value, usize), PickleError> {
-    let mut stack: Vec<Value> = Vec::new();
-    let mut memo: HashMap<u32, Value> = HashMap::new();
-    let malformed = |pos: usize, what: &str| PickleError::Malformed { pos, what: what.to_string() };
+/// after its STOP opcode.
+pub fn read(data: &[u8], pos: usize) -> Result<(Value, usize), PickleError> {
+    let mut m = Machine { data, pos, stack: Vec::new(), memo: HashMap::new() };
+    loop {
+        if let Some(v) = m.step()? {
+            return Ok((v, m.pos));
+        }
+    }
+}
 
-    macro_rules! take {
-        ($n:expr) => {{
-            let n: usize = $n;
-            if pos + n > data.len() {
-                return Err(PickleError::Truncated(data.len()));
-            }
-            let s = &data[pos..pos + n];
-            pos += n;
-            s
-        }};
+/// The pickle virtual machine, minus everything that would execute code.
+struct Machine<'a> {
+    data: &'a [u8],
+    pos: usize,
+    stack: Vec<Value>,
+    memo: HashMap<u32, Value>,
+}
+
+fn malformed(pos: usize, what: &str) -> PickleError {
+    PickleError::Malformed { pos, what: what.to_string() }
+}
+
+fn text(bytes: &[u8], at: usize) -> Result<String, PickleError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| malformed(at, "invalid UTF-8"))
+}
+
+fn new_dict() -> Value {
+    Value::Dict(Rc::new(RefCell::new(Vec::new())))
+}
+
+fn new_list(items: Vec<Value>) -> Value {
+    Value::List(Rc::new(RefCell::new(items)))
+}
+
+fn set_items(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
+    if !items.len().is_multiple_of(2) {
+        return Err(malformed(at, "odd number of dict items"));
     }
-    macro_rules! u32le {
-        () => {
-            u32::from_le_bytes(take!(4).try_into().unwrap())
+    let Value::Dict(dict) = target else { return Err(malformed(at, "SETITEM(S) on a non-dict")) };
+    let mut d = dict.borrow_mut();
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        d.push((k, v));
+    }
+    Ok(())
+}
+
+fn append(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
+    match target {
+        Value::List(l) => {
+            l.borrow_mut().extend(items);
+            Ok(())
+        }
+        _ => Err(malformed(at, "APPEND(S) on a non-list")),
+    }
+}
+
+impl<'a> Machine<'a> {
+    /// The next `n` bytes; the length is checked against what is left before anything
+    /// is read or allocated, so a declared size larger than the file is refused.
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+        if n > self.data.len() - self.pos {
+            return Err(PickleError::Truncated(self.data.len()));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, PickleError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32le(&mut self) -> Result<u32, PickleError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64le(&mut self) -> Result<u64, PickleError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// A length field of `width` bytes (1, 4 or 8).
+    fn len(&mut self, width: usize) -> Result<usize, PickleError> {
+        let n = match width {
+            1 => self.byte()? as u64,
+            4 => self.u32le()? as u64,
+            _ => self.u64le()?,
         };
+        usize::try_from(n).map_err(|_| PickleError::Truncated(self.data.len()))
     }
-    macro_rules! pop {
-        ($at:expr) => {
-            stack.pop().ok_or_else(|| malformed($at, "stack underflow"))?
-        };
+
+    /// The rest of the line (protocol-0 arguments), without its newline.
+    fn line(&mut self, at: usize) -> Result<String, PickleError> {
+        let n =
+            self.data[self.pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
+        let s = text(self.take(n)?, at)?;
+        self.take(1)?;
+        Ok(s)
     }
-    fn pop_mark(stack: &mut Vec<Value>, at: usize) -> Result<Vec<Value>, PickleError> {
-        let i = stack
-            .iter()
-            .rposition(|v| matches!(v, Value::Mark))
-            .ok_or_else(|| PickleError::Malformed { pos: at, what: "MARK missing".into() })?;
-        let items = stack.split_off(i + 1);
-        stack.pop();
+
+    fn pop(&mut self, at: usize) -> Result<Value, PickleError> {
+        self.stack.pop().ok_or_else(|| malformed(at, "stack underflow"))
+    }
+
+    fn top(&self, at: usize) -> Result<&Value, PickleError> {
+        self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))
+    }
+
+    /// The items above the topmost MARK (which is removed).
+    fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>, PickleError> {
+        let i =
+            self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| malformed(at, "MARK missing"))?;
+        let items = self.stack.split_off(i + 1);
+        self.stack.pop();
         Ok(items)
     }
-    fn set_items(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        if !items.len().is_multiple_of(2) {
-            return Err(PickleError::Malformed { pos: at, what: "odd number of dict items".into() });
-        }
-        let dict = match target {
-            Value::Dict(d) => d.clone(),
-            _ => return Err(PickleError::Malformed { pos: at, what: "SETITEM(S) on a non-dict".into() }),
-        };
-        let mut d = dict.borrow_mut();
-        let mut it = items.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            d.push((k, v));
-        }
-        Ok(())
-    }
-    fn append(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        match target {
-            Value::List(l) => {
-                l.borrow_mut().extend(items);
-                Ok(())
-            }
-            _ => Err(PickleError::Malformed { pos: at, what: "APPEND(S) on a non-list".into() }),
-        }
-    }
-    fn text(bytes: &[u8], at: usize) -> Result<String, PickleError> {
-        String::from_utf8(bytes.to_vec()).map_err(|_| PickleError::Malformed { pos: at, what: "invalid UTF-8".into() })
-    }
 
-    loop {
-        let at = pos;
-        let op = take!(1)[0];
+    /// Runs one opcode; returns the result at STOP.
+    fn step(&mut self) -> Result<Option<Value>, PickleError> {
+        let at = self.pos;
+        let op = self.byte()?;
         match op {
             0x80 => {
-                take!(1); // PROTO
+                self.take(1)?; // PROTO
             }
             0x95 => {
-                take!(8); // FRAME
+                self.take(8)?; // FRAME
             }
-            b'.' => {
-                let v = pop!(at);
-                return Ok((v, pos));
+            b'.' => return Ok(Some(self.pop(at)?)),
+            _ => {
+                let handled = self.constant(op, at)?
+                    || self.string(op, at)?
+                    || self.container(op, at)?
+                    || self.memo_op(op, at)?
+                    || self.object(op, at)?
+                    || self.stack_op(op, at)?;
+                if !handled {
+                    return Err(PickleError::UnknownOpcode { op, pos: at });
+                }
             }
-            b'(' => stack.push(Value::Mark),
-            b'}' => stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
-            b']' => stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
-            b')' => stack.push(Value::Tuple(Vec::new())),
-            b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
-            b'J' => stack.push(Value::Int(i32::from_le_bytes(take!(4).try_into().unwrap()) as i64)),
-            b'K' => stack.push(Value::Int(take!(1)[0] as i64)),
-            b'M' => stack.push(Value::Int(u16::from_le_bytes(take!(2).try_into().unwrap()) as i64)),
+        }
+        Ok(None)
+    }
+
+    /// None, booleans, integers and floats.
+    fn constant(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        let v = match op {
+            b'N' => Value::None,
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
+            b'J' => Value::Int(i32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as i64),
+            b'K' => Value::Int(self.byte()? as i64),
+            b'M' => Value::Int(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")) as i64),
             0x8a | 0x8b => {
-                let n = if op == 0x8a { take!(1)[0] as usize } else { u32le!() as usize };
-                let bytes = take!(n).to_vec();
-                stack.push(if n <= 8 {
+                let n = self.len(if op == 0x8a { 1 } else { 4 })?;
+                let bytes = self.take(n)?.to_vec();
+                if n <= 8 {
                     let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
                     buf[..n].copy_from_slice(&bytes);
                     Value::Int(i64::from_le_bytes(buf))
                 } else {
                     Value::BigInt(bytes)
-                });
+                }
             }
             b'I' | b'L' => {
                 // Text integers (protocol 0): "I01\n" booleans too.
-                let end = data[pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(data.len()))?;
-                let s = text(take!(end), at)?;
-                take!(1);
-                let s = s.trim_end_matches('L');
-                stack.push(match s {
+                let s = self.line(at)?;
+                match s.trim_end_matches('L') {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
-                    _ => Value::Int(s.parse().map_err(|_| malformed(at, "bad integer"))?),
-                });
+                    s => Value::Int(s.parse().map_err(|_| malformed(at, "bad integer"))?),
+                }
             }
-            b'G' => stack.push(Value::Float(f64::from_be_bytes(take!(8).try_into().unwrap()))),
-            b'X' => {
-                let n = u32le!() as usize;
-                stack.push(Value::Str(text(take!(n), at)?));
-            }
-            0x8c => {
-                let n = take!(1)[0] as usize;
-                stack.push(Value::Str(text(take!(n), at)?));
-            }
-            0x8d => {
-                let n = u64::from_le_bytes(take!(8).try_into().unwrap()) as usize;
-                stack.push(Value::Str(text(take!(n), at)?));
-            }
-            b'T' => {
-                let n = u32le!() as usize;
-                stack.push(Value::Bytes(take!(n).to_vec()));
-            }
-            b'U' => {
-                let n = take!(1)[0] as usize;
-                stack.push(Value::Bytes(take!(n).to_vec()));
-            }
-            b'B' => {
-                let n = u32le!() as usize;
-                stack.push(Value::Bytes(take!(n).to_vec()));
-            }
-            b'C' => {
-                let n = take!(1)[0] as usize;
-                stack.push(Value::Bytes(take!(n).to_vec()));
-            }
-            0x8e => {
-                let n = u64::from_le_bytes(take!(8).try_into().unwrap()) as usize;
-                stack.push(Value::Bytes(take!(n).to_vec()));
-            }
-            b't' => {
-                let items = pop_mark(&mut stack, at)?;
-                stack.push(Value::Tuple(items));
+            b'G' => Value::Float(f64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"))),
+            _ => return Ok(false),
+        };
+        self.stack.push(v);
+        Ok(true)
+    }
+
+    /// Text and byte strings.
+    fn string(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        let (width, is_text) = match op {
+            0x8c => (1, true),
+            b'X' => (4, true),
+            0x8d => (8, true),
+            b'U' | b'C' => (1, false),
+            b'T' | b'B' => (4, false),
+            0x8e => (8, false),
+            _ => return Ok(false),
+        };
+        let n = self.len(width)?;
+        let bytes = self.take(n)?;
+        self.stack.push(if is_text { Value::Str(text(bytes, at)?) } else { Value::Bytes(bytes.to_vec()) });
+        Ok(true)
+    }
+
+    /// MARK, tuples, lists, dicts and sets, and adding to them.
+    fn container(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
+            b'(' => self.stack.push(Value::Mark),
+            b'}' => self.stack.push(new_dict()),
+            b']' | 0x8f => self.stack.push(new_list(Vec::new())), // EMPTY_SET, as a list
+            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b't' | 0x91 => {
+                let items = self.pop_mark(at)?;
+                self.stack.push(Value::Tuple(items));
             }
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
-                if stack.len() < n {
+                if self.stack.len() < n {
                     return Err(malformed(at, "stack underflow"));
                 }
-                let items = stack.split_off(stack.len() - n);
-                stack.push(Value::Tuple(items));
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(items));
             }
             b'l' => {
-                let items = pop_mark(&mut stack, at)?;
-                stack.push(Value::List(Rc::new(RefCell::new(items))));
+                let items = self.pop_mark(at)?;
+                self.stack.push(new_list(items));
             }
             b'd' => {
-                let items = pop_mark(&mut stack, at)?;
-                let d = Value::Dict(Rc::new(RefCell::new(Vec::new())));
+                let items = self.pop_mark(at)?;
+                let d = new_dict();
                 set_items(&d, items, at)?;
-                stack.push(d);
+                self.stack.push(d);
             }
             b'a' => {
-                let v = pop!(at);
-                let target = stack.last().ok_or_else(|| malformed(at, "stack underflow"))?;
-                append(target, vec![v], at)?;
+                let v = self.pop(at)?;
+                append(self.top(at)?, vec![v], at)?;
             }
-            b'e' => {
-                let items = pop_mark(&mut stack, at)?;
-                let target = stack.last().ok_or_else(|| malformed(at, "stack underflow"))?;
-                append(target, items, at)?;
+            b'e' | 0x90 => {
+                let items = self.pop_mark(at)?;
+                append(self.top(at)?, items, at)?;
             }
             b's' => {
-                let v = pop!(at);
-                let k = pop!(at);
-                let target = stack.last().ok_or_else(|| malformed(at, "stack underflow"))?;
-                set_items(target, vec![k, v], at)?;
+                let v = self.pop(at)?;
+                let k = self.pop(at)?;
+                set_items(self.top(at)?, vec![k, v], at)?;
             }
             b'u' => {
-                let items = pop_mark(&mut stack, at)?;
-                let target = stack.last().ok_or_else(|| malformed(at, "stack underflow"))?;
-                set_items(target, items, at)?;
+                let items = self.pop_mark(at)?;
+                set_items(self.top(at)?, items, at)?;
             }
-            b'q' => {
-                let i = take!(1)[0] as u32;
-                memo.insert(i, stack.last().cloned().ok_or_else(|| malformed(at, "stack underflow"))?);
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo: PUT and GET in their three forms.
+    fn memo_op(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
+            b'q' | b'r' | 0x94 => {
+                let i = match op {
+                    b'q' => self.byte()? as u32,
+                    b'r' => self.u32le()?,
+                    _ => self.memo.len() as u32,
+                };
+                let v = self.top(at)?.clone();
+                self.memo.insert(i, v);
             }
-            b'r' => {
-                let i = u32le!();
-                memo.insert(i, stack.last().cloned().ok_or_else(|| malformed(at, "stack underflow"))?);
+            b'h' | b'j' => {
+                let i = if op == b'h' { self.byte()? as u32 } else { self.u32le()? };
+                let v = self.memo.get(&i).cloned().ok_or_else(|| malformed(at, "memo key missing"))?;
+                self.stack.push(v);
             }
-            0x94 => {
-                let i = memo.len() as u32;
-                memo.insert(i, stack.last().cloned().ok_or_else(|| malformed(at, "stack underflow"))?);
-            }
-            b'h' => {
-                let i = take!(1)[0] as u32;
-                stack.push(memo.get(&i).cloned().ok_or_else(|| malformed(at, "memo key missing"))?);
-            }
-            b'j' => {
-                let i = u32le!();
-                stack.push(memo.get(&i).cloned().ok_or_else(|| malformed(at, "memo key missing"))?);
-            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, calls, BUILD and persistent ids: recorded, never executed.
+    fn object(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
             b'c' => {
-                let line = |pos: usize| data[pos..].iter().position(|&b| b == b'\n');
-                let n = line(pos).ok_or(PickleError::Truncated(data.len()))?;
-                let module = text(take!(n), at)?;
-                take!(1);
-                let n = line(pos).ok_or(PickleError::Truncated(data.len()))?;
-                let name = text(take!(n), at)?;
-                take!(1);
-                stack.push(Value::Global(module, name));
+                let module = self.line(at)?;
+                let name = self.line(at)?;
+                self.stack.push(Value::Global(module, name));
             }
             0x93 => {
-                let name = pop!(at);
-                let module = pop!(at);
+                let name = self.pop(at)?;
+                let module = self.pop(at)?;
                 match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(m, n)),
+                    (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
                     _ => return Err(malformed(at, "STACK_GLOBAL needs two strings")),
                 }
             }
             b'R' | 0x81 => {
-                let args = pop!(at);
-                let callable = pop!(at);
-                let args = match args {
-                    Value::Tuple(a) => a,
-                    _ => return Err(malformed(at, "REDUCE/NEWOBJ arguments are not a tuple")),
+                let args = self.pop(at)?;
+                let callable = self.pop(at)?;
+                let Value::Tuple(args) = args else {
+                    return Err(malformed(at, "REDUCE/NEWOBJ arguments are not a tuple"));
                 };
                 // OrderedDict() is the one call we model as what it makes: SETITEMS follow.
-                if callable.is_global("collections", "OrderedDict") && args.is_empty() {
-                    stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new()))));
+                self.stack.push(if callable.is_global("collections", "OrderedDict") && args.is_empty() {
+                    new_dict()
                 } else {
-                    stack.push(Value::Call(Box::new(callable), args));
-                }
+                    Value::Call(Box::new(callable), args)
+                });
             }
             b'b' => {
-                let state = pop!(at);
-                let obj = pop!(at);
+                let state = self.pop(at)?;
+                let obj = self.pop(at)?;
                 // A dict keeps its identity (state of an OrderedDict is its `_metadata`).
-                stack.push(match obj {
+                self.stack.push(match obj {
                     d @ Value::Dict(_) => d,
                     other => Value::Build(Box::new(other), Box::new(state)),
                 });
             }
             b'Q' => {
-                let pid = pop!(at);
-                stack.push(Value::PersistentId(Box::new(pid)));
+                let pid = self.pop(at)?;
+                self.stack.push(Value::PersistentId(Box::new(pid)));
             }
             b'P' => {
-                let n = data[pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(data.len()))?;
-                let s = text(take!(n), at)?;
-                take!(1);
-                stack.push(Value::PersistentId(Box::new(Value::Str(s))));
+                let s = self.line(at)?;
+                self.stack.push(Value::PersistentId(Box::new(Value::Str(s))));
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// POP, POP_MARK and DUP.
+    fn stack_op(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
             b'0' => {
-                pop!(at);
+                self.pop(at)?;
             }
             b'1' => {
-                pop_mark(&mut stack, at)?;
+                self.pop_mark(at)?;
             }
             b'2' => {
-                let top = stack.last().cloned().ok_or_else(|| malformed(at, "stack underflow"))?;
-                stack.push(top);
+                let top = self.top(at)?.clone();
+                self.stack.push(top);
             }
-            0x8f => stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))), // EMPTY_SET, as a list
-            0x90 => {
-                let items = pop_mark(&mut stack, at)?;
-                let target = stack.last().ok_or_else(|| malformed(at, "stack underflow"))?;
-                append(target, items, at)?;
-            }
-            0x91 => {
-                let items = pop_mark(&mut stack, at)?;
-                stack.push(Value::Tuple(items));
-            }
-            _ => return Err(PickleError::UnknownOpcode { op, pos: at }),
+            _ => return Ok(false),
         }
+        Ok(true)
     }
 }
 

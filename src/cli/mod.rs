@@ -22,6 +22,11 @@ pub struct Cli {
     /// threads and OMP_WAIT_POLICY=PASSIVE degrade more gracefully (docs/performance.md).
     #[arg(long, global = true, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
+    /// On a machine without a usable GPU, give back the ~110 MiB of memory that the CUDA
+    /// libraries keep resident after loading (they are never executed there; measured in
+    /// docs/performance.md). Off by default.
+    #[arg(long, global = true)]
+    pub trim_gpu_libraries: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +67,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
         tch::set_num_threads(n);
+    }
+    if cli.trim_gpu_libraries && !tch::Cuda::is_available() {
+        crate::process::release_gpu_library_pages();
     }
     match cli.command {
         Command::Inspect(a) => inspect::run(a),

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::config::ModelConfig;
+use crate::config::{default_dim_in, ModelConfig, Preset};
 use crate::data::ImageFolder;
 use crate::device::select_device;
 use crate::train::evaluation::EvalSchedule;
@@ -194,14 +194,16 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         .or(file.data.clone())
         .context("--data is required: the training folder with one sub-folder per domain")?;
     let val = a.val.clone().or(file.val.clone());
-    let mut model = match &a.preset {
-        Some(p) => ModelConfig::preset(p)?,
-        None => ModelConfig::official(256, 0, 0.0),
-    };
+    let preset = a.preset.as_deref().map(Preset::named).transpose()?;
     let mut train = TrainConfig::default();
-    if a.preset.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("afhq")) {
-        train.lambda_ds = 2.0;
-    }
+    let mut model = match &preset {
+        Some(p) => {
+            train.lambda_ds = p.lambda_ds;
+            p.model.clone()
+        }
+        // Without a preset: one domain per sub-folder of the data.
+        None => ModelConfig::official(256, ImageFolder::open(&data)?.domains.len() as i64, 0.0),
+    };
     if let Some(m) = &file.model {
         model = merge(&model, m).context("in the \"model\" settings")?;
     }
@@ -211,7 +213,7 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
     if let Some(v) = a.img_size {
         model.img_size = v;
         if a.dim_in.is_none() && file.model.as_ref().and_then(|m| m.get("dim_in")).is_none() && v > 0 {
-            model.dim_in = ((1 << 14) / v).min(model.max_conv_dim);
+            model.dim_in = default_dim_in(v).min(model.max_conv_dim);
         }
     }
     macro_rules! set {
@@ -236,9 +238,6 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         ema_beta,
         seed
     );
-    if model.num_domains == 0 {
-        model.num_domains = ImageFolder::open(&data)?.domains.len() as i64;
-    }
     model.validate()?;
     train.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(Resolved { data, val, model, train })

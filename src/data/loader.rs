@@ -71,41 +71,43 @@ impl Sampler {
         }
     }
 
+    /// Draws a domain uniformly, then an image of it uniformly, and reads it with
+    /// `read`; an unreadable draw is skipped (and counted) and drawn again, up to
+    /// [`MAX_CONSECUTIVE_FAILURES`] times in a row.
+    fn draw<T>(
+        &self,
+        rng: &mut ChaCha8Rng,
+        nd: usize,
+        what: &str,
+        read: impl Fn(&Self, &mut ChaCha8Rng, usize, usize) -> Option<T>,
+    ) -> Result<(usize, T)> {
+        for _ in 0..MAX_CONSECUTIVE_FAILURES {
+            let d = rng.random_range(0..nd);
+            let i = rng.random_range(0..self.files[d].len());
+            if let Some(t) = read(self, rng, d, i) {
+                return Ok((d, t));
+            }
+        }
+        bail!("{MAX_CONSECUTIVE_FAILURES} {what} in a row could not be read; check the data folder")
+    }
+
     fn batch(&self, k: u64) -> Result<TrainBatch> {
         let mut rng = crate::rng::batch_rng(self.seed, k);
         let nd = self.files.len();
         let (mut xs, mut ys, mut rs, mut r2s, mut yr) = (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..self.batch_size {
-            let mut fails = 0;
-            loop {
-                let d = rng.random_range(0..nd);
-                let i = rng.random_range(0..self.files[d].len());
-                if let Some(t) = self.load(&mut rng, d, i) {
-                    xs.push(t);
-                    ys.push(d as i64);
-                    break;
-                }
-                fails += 1;
-                if fails >= MAX_CONSECUTIVE_FAILURES {
-                    bail!("{fails} images in a row could not be read; check the data folder");
-                }
-            }
-            let mut fails = 0;
-            loop {
-                let d = rng.random_range(0..nd);
-                let i = rng.random_range(0..self.files[d].len());
-                let j = self.pairs[d][i];
-                if let (Some(a), Some(b)) = (self.load(&mut rng, d, i), self.load(&mut rng, d, j)) {
-                    rs.push(a);
-                    r2s.push(b);
-                    yr.push(d as i64);
-                    break;
-                }
-                fails += 1;
-                if fails >= MAX_CONSECUTIVE_FAILURES {
-                    bail!("{fails} reference images in a row could not be read; check the data folder");
-                }
-            }
+            let (d, x) = self.draw(&mut rng, nd, "images", |s, rng, d, i| s.load(rng, d, i))?;
+            xs.push(x);
+            ys.push(d as i64);
+            let (d, (a, b)) = self.draw(&mut rng, nd, "reference images", |s, rng, d, i| {
+                // Both are read (and augmented) even if the first fails: the draws of
+                // the random stream stay the same whatever fails.
+                let (a, b) = (s.load(rng, d, i), s.load(rng, d, s.pairs[d][i]));
+                Some((a?, b?))
+            })?;
+            rs.push(a);
+            r2s.push(b);
+            yr.push(d as i64);
         }
         Ok(TrainBatch {
             x_src: Tensor::stack(&xs, 0),

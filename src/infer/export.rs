@@ -9,13 +9,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::load::{load_model, LoadedModel, ModelSource};
 use crate::checkpoint::native::{metadata, write_atomic};
+use crate::checkpoint::schema::{KIND_INFERENCE, META_ITERATION, META_KIND, META_SOURCE, META_SOURCE_ITERATION};
 use crate::checkpoint::Checkpoint;
 use crate::imaging;
-
-/// Metadata keys of an exported file (besides the model configuration and domains).
-pub const META_KIND: &str = "kind";
-pub const META_SOURCE: &str = "source";
-pub const META_SOURCE_ITERATION: &str = "source_iteration";
 
 pub struct ExportReport {
     pub path: PathBuf,
@@ -55,7 +51,7 @@ fn probe(m: &LoadedModel) -> Result<Vec<u8>> {
 /// is refused if any probe pixel moves by more than one 8-bit level.
 pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport> {
     let source = Checkpoint::open(checkpoint)?;
-    let iteration = source.metadata.get("iteration").cloned();
+    let iteration = source.metadata.get(META_ITERATION).cloned();
     drop(source);
     let m = load_model(&ModelSource { checkpoint: checkpoint.to_path_buf(), ..Default::default() }, Device::Cpu)?;
     let mut tensors = Vec::new();
@@ -66,7 +62,7 @@ pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport>
         }
     }
     let mut extra = vec![
-        (META_KIND, "inference".to_string()),
+        (META_KIND, KIND_INFERENCE.to_string()),
         (META_SOURCE, checkpoint.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()),
     ];
     if let Some(i) = iteration {

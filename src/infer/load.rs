@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tch::{Device, Kind};
 
+use crate::checkpoint::schema::ema_name;
 use crate::checkpoint::{adopt_module, Checkpoint};
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Preset};
 use crate::model::{Fan, Init, TranslationNets, FAN};
-use crate::train::checkpoint::EMA_SUFFIX;
 
 /// Where the model comes from and what the user said about it.
 #[derive(Clone, Debug, Default)]
@@ -67,7 +67,7 @@ pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
     let domains = match (&src.domains, &ckpt.domains, &src.preset) {
         (Some(d), _, _) => d.clone(),
         (None, Some(d), _) if !d.is_empty() => d.clone(),
-        (None, _, Some(p)) => ModelConfig::preset_domains(p).unwrap_or_default(),
+        (None, _, Some(p)) => Preset::named(p)?.domain_names(),
         _ => (0..cfg.num_domains).map(|i| i.to_string()).collect(),
     };
     if domains.len() as i64 != cfg.num_domains {
@@ -81,9 +81,9 @@ pub fn load_model(src: &ModelSource, device: Device) -> Result<LoadedModel> {
     }
     let init = Init::for_loading(device, Kind::Float);
     let nets = TranslationNets::new(&init, &cfg);
-    let ema = nets.modules().iter().all(|(n, _)| ckpt.has_net(&format!("{n}{EMA_SUFFIX}")));
+    let ema = nets.modules().iter().all(|(n, _)| ckpt.has_net(&ema_name(n)));
     for (net, m) in nets.modules() {
-        let name = if ema { format!("{net}{EMA_SUFFIX}") } else { net.to_string() };
+        let name = if ema { ema_name(net) } else { net.to_string() };
         let sd = ckpt.take_net(&name)?;
         adopt_module(m, net, sd, &ckpt.path, &cfg)?;
     }

@@ -2,7 +2,7 @@
 
 use std::f64::consts::SQRT_2;
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::layers::{
     avg_pool2, instance_norm, lrelu, lrelu_owned, merge_residual, push, upsample2, Conv2d, Init, InstanceNorm, Linear,
@@ -266,9 +266,4 @@ impl Module for HighPass {
     fn collect(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
         push(out, prefix, "filter", &self.filter, Role::Buffer);
     }
-}
-
-/// Float kinds we accept for model tensors.
-pub fn is_float(kind: Kind) -> bool {
-    matches!(kind, Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16)
 }

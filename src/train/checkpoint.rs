@@ -1,29 +1,22 @@
 //! Training checkpoints: online and EMA networks, the FAN, the four optimizer states,
-//! λ_ds, the iteration and both configurations, in one atomically written file.
-//!
-//! Tensor names: `<net>.*` (online), `<net>_ema.*` (EMA), `fan.*`, and
-//! `optim.<net>.<param>.{step,exp_avg,exp_avg_sq}`. The random state needs no storage:
-//! every batch and latent code is a function of (seed, iteration).
+//! λ_ds, the iteration and both configurations, in one atomically written file (names
+//! in [`crate::checkpoint::schema`]). The random state needs no storage: every batch and
+//! latent code is a function of (seed, iteration).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tch::Tensor;
 
-use super::step::Optimizers;
+use super::optim::Optimizers;
 use super::{Models, TrainConfig};
 use crate::checkpoint::native::{metadata, write_atomic};
+use crate::checkpoint::schema::{
+    ema_name, KIND_TRAINING, META_ITERATION, META_KIND, META_LAMBDA_DS, META_TRAIN_CONFIG, OPTIM_PREFIX,
+};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
 use crate::model::{Module, DISCRIMINATOR, FAN};
-
-pub const META_KIND: &str = "kind";
-pub const META_TRAIN_CONFIG: &str = "train_config";
-pub const META_ITERATION: &str = "iteration";
-pub const META_LAMBDA_DS: &str = "lambda_ds";
-
-/// The suffix of the EMA copy of a network.
-pub const EMA_SUFFIX: &str = "_ema";
 
 /// Training progress stored with a checkpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,21 +66,21 @@ pub fn save(
     }
     add(DISCRIMINATOR, &models.discriminator);
     for (net, m) in models.ema.modules() {
-        add(&format!("{net}{EMA_SUFFIX}"), m);
+        add(&ema_name(net), m);
     }
     if let Some(fan) = &models.fan {
         add(FAN, fan);
     }
     for (net, o) in opt.all() {
         for (name, t) in o.state_tensors() {
-            tensors.push((format!("optim.{net}.{name}"), t));
+            tensors.push((format!("{OPTIM_PREFIX}.{net}.{name}"), t));
         }
     }
     let meta = metadata(
         model_cfg,
         domains,
         &[
-            (META_KIND, "training".to_string()),
+            (META_KIND, KIND_TRAINING.to_string()),
             (META_TRAIN_CONFIG, serde_json::to_string(train_cfg)?),
             (META_ITERATION, progress.iteration.to_string()),
             (META_LAMBDA_DS, serde_json::to_string(&progress.lambda_ds)?),
@@ -101,7 +94,7 @@ pub fn save(
 pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &ModelConfig) -> Result<Progress> {
     let ckpt = Checkpoint::open(path)?;
     let p = &ckpt.path;
-    if ckpt.metadata.get(META_KIND).map(String::as_str) != Some("training") {
+    if ckpt.metadata.get(META_KIND).map(String::as_str) != Some(KIND_TRAINING) {
         bail!("{p} is not a training checkpoint (it has no optimizer state); start a new run or pass a file from <out>/checkpoints");
     }
     if let Some(c) = &ckpt.config {
@@ -118,12 +111,12 @@ pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &Mode
     }
     load_module(&models.discriminator, DISCRIMINATOR, ckpt.net(DISCRIMINATOR)?, p, model_cfg)?;
     for (net, m) in models.ema.modules() {
-        load_module(m, net, ckpt.net(&format!("{net}{EMA_SUFFIX}"))?, p, model_cfg)?;
+        load_module(m, net, ckpt.net(&ema_name(net))?, p, model_cfg)?;
     }
     if let (Some(fan), true) = (&models.fan, ckpt.has_net(FAN)) {
         load_module(fan, FAN, ckpt.net(FAN)?, p, model_cfg)?;
     }
-    let optim = ckpt.net("optim").map(|sd| sd.as_slice()).unwrap_or(&[]);
+    let optim = ckpt.net(OPTIM_PREFIX).map(|sd| sd.as_slice()).unwrap_or(&[]);
     for (net, o) in opt.all_mut() {
         let prefix = format!("{net}.");
         let get = |name: &str| {

@@ -5,7 +5,8 @@
 
 use tch::Tensor;
 
-use crate::model::NamedTensor;
+use super::{Models, TrainConfig};
+use crate::model::{Module, NamedTensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
@@ -113,5 +114,42 @@ impl Adam {
             };
         }
         Ok(())
+    }
+}
+
+/// The four optimizers of the official code.
+pub struct Optimizers {
+    pub generator: Adam,
+    pub mapping_network: Adam,
+    pub style_encoder: Adam,
+    pub discriminator: Adam,
+}
+
+impl Optimizers {
+    pub fn new(models: &Models, cfg: &TrainConfig) -> Self {
+        Optimizers {
+            generator: Adam::new(models.nets.generator.parameters(), cfg.adam()),
+            mapping_network: Adam::new(models.nets.mapping_network.parameters(), cfg.adam_mapping()),
+            style_encoder: Adam::new(models.nets.style_encoder.parameters(), cfg.adam()),
+            discriminator: Adam::new(models.discriminator.parameters(), cfg.adam()),
+        }
+    }
+
+    pub fn all(&self) -> [(&'static str, &Adam); 4] {
+        [
+            (crate::model::GENERATOR, &self.generator),
+            (crate::model::MAPPING_NETWORK, &self.mapping_network),
+            (crate::model::STYLE_ENCODER, &self.style_encoder),
+            (crate::model::DISCRIMINATOR, &self.discriminator),
+        ]
+    }
+
+    pub fn all_mut(&mut self) -> [(&'static str, &mut Adam); 4] {
+        [
+            (crate::model::GENERATOR, &mut self.generator),
+            (crate::model::MAPPING_NETWORK, &mut self.mapping_network),
+            (crate::model::STYLE_ENCODER, &mut self.style_encoder),
+            (crate::model::DISCRIMINATOR, &mut self.discriminator),
+        ]
     }
 }

@@ -11,9 +11,9 @@ use tch::Tensor;
 
 use super::config::TrainConfig;
 use super::losses::{adv_loss, l1, r1_from_gradient};
-use super::optim::Adam;
+use super::optim::Optimizers;
 use super::{ema, Models};
-use crate::model::{Masks, Module};
+use crate::model::Masks;
 
 /// The inputs of one iteration.
 pub struct Batch {
@@ -47,43 +47,6 @@ impl Losses {
     pub fn all_finite(&self) -> bool {
         let terms: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.reshape([1])).collect();
         Tensor::cat(&terms, 0).isfinite().all().int64_value(&[]) != 0
-    }
-}
-
-/// The four optimizers of the official code.
-pub struct Optimizers {
-    pub generator: Adam,
-    pub mapping_network: Adam,
-    pub style_encoder: Adam,
-    pub discriminator: Adam,
-}
-
-impl Optimizers {
-    pub fn new(models: &Models, cfg: &TrainConfig) -> Self {
-        Optimizers {
-            generator: Adam::new(models.nets.generator.parameters(), cfg.adam()),
-            mapping_network: Adam::new(models.nets.mapping_network.parameters(), cfg.adam_mapping()),
-            style_encoder: Adam::new(models.nets.style_encoder.parameters(), cfg.adam()),
-            discriminator: Adam::new(models.discriminator.parameters(), cfg.adam()),
-        }
-    }
-
-    pub fn all(&self) -> [(&'static str, &Adam); 4] {
-        [
-            (crate::model::GENERATOR, &self.generator),
-            (crate::model::MAPPING_NETWORK, &self.mapping_network),
-            (crate::model::STYLE_ENCODER, &self.style_encoder),
-            (crate::model::DISCRIMINATOR, &self.discriminator),
-        ]
-    }
-
-    pub fn all_mut(&mut self) -> [(&'static str, &mut Adam); 4] {
-        [
-            (crate::model::GENERATOR, &mut self.generator),
-            (crate::model::MAPPING_NETWORK, &mut self.mapping_network),
-            (crate::model::STYLE_ENCODER, &mut self.style_encoder),
-            (crate::model::DISCRIMINATOR, &mut self.discriminator),
-        ]
     }
 }
 

@@ -13,7 +13,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::{self as ckpt, Progress};
 use super::evaluation::{EvalSchedule, PeriodicEval};
-use super::step::{train_step, Batch, Losses, Optimizers};
+use super::optim::Optimizers;
+use super::step::{train_step, Batch, Losses};
 use super::{report, Models, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
@@ -393,7 +394,15 @@ impl<'a> Hooks<'a> {
         let step = t.progress.iteration;
         let path = self.setup.ckpt_dir.join(ckpt::file_name(step));
         if self.last_ckpt.as_deref() != Some(path.as_path()) {
-            ckpt::save(&path, &t.models, &t.opt, &self.opts.model, &self.opts.train, &self.setup.train.domains, &t.progress)?;
+            ckpt::save(
+                &path,
+                &t.models,
+                &t.opt,
+                &self.opts.model,
+                &self.opts.train,
+                &self.setup.train.domains,
+                &t.progress,
+            )?;
             ckpt::prune(&self.setup.ckpt_dir, self.opts.keep_last.max(1));
             self.last_ckpt = Some(path);
         }

@@ -1,3 +1,7 @@
+mod infer;
+mod measure;
+mod train;
+
 use anyhow::Result;
 
 use crate::device::select_device;
@@ -61,7 +65,7 @@ pub struct InferArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Infer(a) => {
-            let r = crate::bench::infer(&a.preset, select_device(&a.device)?, a.batch, a.warmup, a.iters)?;
+            let r = infer::infer(&a.preset, select_device(&a.device)?, a.batch, a.warmup, a.iters)?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -78,7 +82,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if a.precision != "fp32" {
                 anyhow::bail!("--precision {}: only fp32 is implemented so far", a.precision);
             }
-            let r = crate::bench::train(
+            let r = train::train(
                 &a.preset,
                 select_device(&a.device)?,
                 a.batch,
