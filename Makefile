@@ -44,6 +44,9 @@ $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
+	@# The CUDA headers ProcessGroupNCCL.hpp includes (the torch wheel ships the libraries,
+	@# not these), for the NCCL part of our C++ shim; CUDA 13.0 like the wheel.
+	$(VENV)/bin/python -m pip install --quiet "nvidia-cuda-crt==13.0.*" "nvidia-cuda-cccl==13.0.*"
 	@touch $@
 
 venv: $(STAMP)

@@ -59,11 +59,11 @@ fn main() {
     };
     let n = 10;
     for _ in 0..2 {
-        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b);
+        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b).unwrap();
     }
     let t0 = cpu_seconds();
     for _ in 0..n {
-        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b);
+        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b).unwrap();
     }
     let step = (cpu_seconds() - t0) / n as f64;
     // The optimizer updates of one iteration: D twice, G twice, F and E once.
@@ -74,19 +74,19 @@ fn main() {
         (grads(&opt.discriminator), grads(&opt.generator), grads(&opt.mapping_network), grads(&opt.style_encoder));
     let t0 = cpu_seconds();
     for _ in 0..n {
-        opt.discriminator.step(&gd);
-        opt.discriminator.step(&gd);
-        opt.generator.step(&gg);
-        opt.generator.step(&gg);
-        opt.mapping_network.step(&gf);
-        opt.style_encoder.step(&ge);
+        opt.discriminator.step(&gd).unwrap();
+        opt.discriminator.step(&gd).unwrap();
+        opt.generator.step(&gg).unwrap();
+        opt.generator.step(&gg).unwrap();
+        opt.mapping_network.step(&gf).unwrap();
+        opt.style_encoder.step(&ge).unwrap();
     }
     let adam = (cpu_seconds() - t0) / n as f64;
     let t0 = cpu_seconds();
     for _ in 0..n {
-        ema::update(&models.nets.generator, &models.ema.generator, 0.999);
-        ema::update(&models.nets.mapping_network, &models.ema.mapping_network, 0.999);
-        ema::update(&models.nets.style_encoder, &models.ema.style_encoder, 0.999);
+        ema::update(&models.nets.generator, &models.ema.generator, 0.999).unwrap();
+        ema::update(&models.nets.mapping_network, &models.ema.mapping_network, 0.999).unwrap();
+        ema::update(&models.nets.style_encoder, &models.ema.style_encoder, 0.999).unwrap();
     }
     let ema_s = (cpu_seconds() - t0) / n as f64;
     let params: i64 = [

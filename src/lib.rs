@@ -24,4 +24,5 @@ pub mod model;
 pub mod process;
 pub mod rng;
 pub mod serve;
+pub mod torch_ext;
 pub mod train;

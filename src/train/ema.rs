@@ -1,17 +1,17 @@
 //! Exponential moving average of the generator, mapping network and style encoder.
 
 use crate::model::Module;
+use crate::torch_ext::{ops, TorchError};
 
 /// ema ← lerp(online, ema, β) for every parameter (buffers are not averaged), the same
-/// kernel as the official `torch.lerp(param, param_ema, beta)`.
-pub fn update(online: &dyn Module, ema: &dyn Module, beta: f64) {
-    tch::no_grad(|| {
-        for (p, mut e) in online.parameters().into_iter().zip(ema.parameters()) {
-            debug_assert_eq!(p.name, e.name);
-            let new = p.tensor.lerp(&e.tensor, beta);
-            e.tensor.copy_(&new);
-        }
-    });
+/// kernel as the official `torch.lerp(param, param_ema, beta)`, applied to the whole
+/// network in one foreach call.
+pub fn update(online: &dyn Module, ema: &dyn Module, beta: f64) -> Result<(), TorchError> {
+    let (p, e) = (online.parameters(), ema.parameters());
+    debug_assert!(p.iter().zip(&e).all(|(a, b)| a.name == b.name));
+    let p: Vec<&tch::Tensor> = p.iter().map(|t| &t.tensor).collect();
+    let e: Vec<&tch::Tensor> = e.iter().map(|t| &t.tensor).collect();
+    ops::lerp_into(&e, &p, &e, beta)
 }
 
 /// Copies every tensor (parameters and buffers) of `src` into `dst`.

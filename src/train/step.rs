@@ -14,6 +14,7 @@ use super::losses::{adv_loss, l1, r1_from_gradient};
 use super::optim::Optimizers;
 use super::{ema, Models};
 use crate::model::Masks;
+use crate::torch_ext::TorchError;
 
 /// The inputs of one iteration.
 pub struct Batch {
@@ -120,8 +121,15 @@ fn g_loss(
     (loss, [loss_adv.detach(), loss_sty.detach(), loss_ds.detach(), loss_cyc.detach()])
 }
 
-/// Runs one full iteration and advances `lambda_ds` (the current λ_ds).
-pub fn train_step(m: &Models, opt: &mut Optimizers, cfg: &TrainConfig, lambda_ds: &mut f64, b: &Batch) -> Losses {
+/// Runs one full iteration and advances `lambda_ds` (the current λ_ds). Fails only if a
+/// multi-tensor kernel does (an unsupported type or device).
+pub fn train_step(
+    m: &Models,
+    opt: &mut Optimizers,
+    cfg: &TrainConfig,
+    lambda_ds: &mut f64,
+    b: &Batch,
+) -> Result<Losses, TorchError> {
     let masks = m.fan.as_ref().map(|fan| fan.masks(&b.x_real));
     let masks = masks.as_ref();
     let x_real = b.x_real.detach();
@@ -134,7 +142,7 @@ pub fn train_step(m: &Models, opt: &mut Optimizers, cfg: &TrainConfig, lambda_ds
         [("D/latent", StyleSource::Latent(&b.z_trg, &b.z_trg2)), ("D/ref", StyleSource::Reference(&b.x_ref, &b.x_ref2))]
     {
         let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks);
-        opt.discriminator.step(&grads(&loss, &d_params));
+        opt.discriminator.step(&grads(&loss, &d_params))?;
         let names: [&'static str; 3] = if prefix == "D/latent" {
             ["D/latent_real", "D/latent_fake", "D/latent_reg"]
         } else {
@@ -151,23 +159,23 @@ pub fn train_step(m: &Models, opt: &mut Optimizers, cfg: &TrainConfig, lambda_ds
     params.extend(opt.mapping_network.tensors());
     params.extend(opt.style_encoder.tensors());
     let all = grads(&loss, &params);
-    opt.generator.step(&all[..ng]);
-    opt.mapping_network.step(&all[ng..ng + nf]);
-    opt.style_encoder.step(&all[ng + nf..]);
+    opt.generator.step(&all[..ng])?;
+    opt.mapping_network.step(&all[ng..ng + nf])?;
+    opt.style_encoder.step(&all[ng + nf..])?;
     terms.extend(["G/latent_adv", "G/latent_sty", "G/latent_ds", "G/latent_cyc"].into_iter().zip([adv, sty, ds, cyc]));
 
     // 4. Generator with reference styles: only G is updated.
     let (loss, [adv, sty, ds, cyc]) =
         g_loss(m, cfg, lambda_ds_used, b, StyleSource::Reference(&b.x_ref, &b.x_ref2), masks);
-    opt.generator.step(&grads(&loss, &opt.generator.tensors()));
+    opt.generator.step(&grads(&loss, &opt.generator.tensors()))?;
     terms.extend(["G/ref_adv", "G/ref_sty", "G/ref_ds", "G/ref_cyc"].into_iter().zip([adv, sty, ds, cyc]));
 
     // 5. EMA, then 6. the linear decay of λ_ds.
-    ema::update(&m.nets.generator, &m.ema.generator, cfg.ema_beta);
-    ema::update(&m.nets.mapping_network, &m.ema.mapping_network, cfg.ema_beta);
-    ema::update(&m.nets.style_encoder, &m.ema.style_encoder, cfg.ema_beta);
+    ema::update(&m.nets.generator, &m.ema.generator, cfg.ema_beta)?;
+    ema::update(&m.nets.mapping_network, &m.ema.mapping_network, cfg.ema_beta)?;
+    ema::update(&m.nets.style_encoder, &m.ema.style_encoder, cfg.ema_beta)?;
     if *lambda_ds > 0.0 {
         *lambda_ds -= cfg.lambda_ds / cfg.ds_iter as f64;
     }
-    Losses { terms, lambda_ds_used }
+    Ok(Losses { terms, lambda_ds_used })
 }

@@ -509,7 +509,7 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
         let batch = to_device_batch(loader.next_batch()?, i as u64, &opts.train, &opts.model, opts.device);
-        let losses = train_step(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, &batch);
+        let losses = train_step(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, &batch)?;
         t.progress.iteration = i + 1;
         hooks.after_step(&t, &losses, i + 1)?;
         if stop.load(std::sync::atomic::Ordering::Relaxed) {

@@ -1,0 +1,9 @@
+// See gloo/algorithm.h.
+#pragma once
+
+namespace gloo {
+namespace transport {
+class Device;
+class UnboundBuffer;
+}  // namespace transport
+}  // namespace gloo

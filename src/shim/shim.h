@@ -1,0 +1,18 @@
+// The C ABI of our libtorch shim (declared again, for Rust, in src/torch_ext/ffi.rs).
+#pragma once
+#include <cstddef>
+
+namespace at {
+class Tensor;
+}
+
+extern "C" {
+void stargan_free_error(char* e);
+char* stargan_fused_adam(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
+                         at::Tensor** steps, size_t n, double lr, double beta1, double beta2, double weight_decay,
+                         double eps);
+char* stargan_foreach_lerp_into(at::Tensor** dst, at::Tensor** start, at::Tensor** end, size_t n, double weight);
+char* stargan_foreach_add_scalar_(at::Tensor** ts, size_t n, double value);
+char* stargan_autocast_set(int device, bool enabled, int dtype);
+bool stargan_autocast_is_enabled(int device);
+}

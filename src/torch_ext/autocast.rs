@@ -1,0 +1,73 @@
+//! Autocast (mixed precision) for the CPU and CUDA, with the op policy of PyTorch's
+//! `torch.autocast`: while a guard lives, eligible operations (convolutions, matrix
+//! products) run in the lower precision and precision-sensitive ones in float32. tch's
+//! own `autocast` covers CUDA only.
+
+use tch::{Device, Kind};
+
+use super::{check, ffi, TorchError};
+
+/// Autocast on `device` at `kind` (BFloat16 or Half) for the current thread, until drop.
+pub struct AutocastGuard {
+    device: i32,
+}
+
+fn device_code(d: Device) -> i32 {
+    if d.is_cuda() {
+        1
+    } else {
+        0
+    }
+}
+
+impl AutocastGuard {
+    pub fn new(device: Device, kind: Kind) -> Result<Self, TorchError> {
+        let dtype = match kind {
+            Kind::BFloat16 => 15,
+            Kind::Half => 5,
+            other => return Err(TorchError(format!("autocast to {other:?}: use BFloat16 or Half"))),
+        };
+        let code = device_code(device);
+        // SAFETY: plain values; the shim sets thread-local autocast state.
+        check(unsafe { ffi::stargan_autocast_set(code, true, dtype) })?;
+        Ok(AutocastGuard { device: code })
+    }
+}
+
+impl Drop for AutocastGuard {
+    fn drop(&mut self) {
+        // SAFETY: as in new; turning autocast off cannot fail in a way we could act on.
+        let _ = check(unsafe { ffi::stargan_autocast_set(self.device, false, 0) });
+    }
+}
+
+/// Whether autocast is on for `device` on this thread.
+pub fn is_enabled(device: Device) -> bool {
+    // SAFETY: reads thread-local state.
+    unsafe { ffi::stargan_autocast_is_enabled(device_code(device)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Tensor;
+
+    #[test]
+    fn cpu_autocast_runs_matmul_and_conv_in_bf16_and_keeps_float32_elsewhere() {
+        let a = Tensor::randn([4, 4], (Kind::Float, Device::Cpu));
+        let x = Tensor::randn([1, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let w = Tensor::randn([2, 3, 3, 3], (Kind::Float, Device::Cpu));
+        assert!(!is_enabled(Device::Cpu));
+        {
+            let _g = AutocastGuard::new(Device::Cpu, Kind::BFloat16).unwrap();
+            assert!(is_enabled(Device::Cpu));
+            assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
+            assert_eq!(x.conv2d(&w, None::<Tensor>, [1], [1], [1], 1).kind(), Kind::BFloat16);
+            // Pointwise operations follow their inputs.
+            assert_eq!((&a + 1.0).kind(), Kind::Float);
+        }
+        assert!(!is_enabled(Device::Cpu));
+        assert_eq!(a.matmul(&a).kind(), Kind::Float);
+        assert!(AutocastGuard::new(Device::Cpu, Kind::Double).is_err());
+    }
+}
