@@ -59,11 +59,11 @@ fn main() {
     };
     let n = 10;
     for _ in 0..2 {
-        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b).unwrap();
+        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None).unwrap();
     }
     let t0 = cpu_seconds();
     for _ in 0..n {
-        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b).unwrap();
+        train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None).unwrap();
     }
     let step = (cpu_seconds() - t0) / n as f64;
     // The optimizer updates of one iteration: D twice, G twice, F and E once.

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod dist;
 pub mod files;
 pub mod imaging;
 pub mod infer;

@@ -93,6 +93,8 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         sample_size: 2,
         mean_style_samples: 10,
         eval: None,
+        precision: stargan::train::Precision::Fp32,
+        save_all_ranks: false,
         progress_bar: false,
     })
     .unwrap();

@@ -117,7 +117,7 @@ fn two_official_iterations(kernel: AdamKernel) {
                 z_trg: get("z_trg"),
                 z_trg2: get("z_trg2"),
             };
-            let losses = train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &batch).unwrap();
+            let losses = train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &batch, None).unwrap();
             assert!(
                 close(losses.lambda_ds_used, exp["lambda_ds_used"].as_f64().unwrap(), 1e-12),
                 "{name}: lambda_ds_used"

@@ -44,6 +44,8 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         sample_size: 3,
         mean_style_samples: 50,
         eval: None,
+        precision: stargan::train::Precision::Fp32,
+        save_all_ranks: false,
         progress_bar: false,
     }
 }

@@ -5,8 +5,10 @@ use anyhow::{Context, Result};
 use crate::config::{default_dim_in, ModelConfig, Preset};
 use crate::data::ImageFolder;
 use crate::device::select_device;
+use crate::dist::{placement_from_env, rendezvous_from_env, Backend, ProcessGroup};
 use crate::train::evaluation::EvalSchedule;
-use crate::train::trainer::{run as train_run, Resume, TrainOptions};
+use crate::train::trainer::{run_with as train_run, Resume, TrainOptions};
+use crate::train::Precision;
 use crate::train::TrainConfig;
 
 /// Train StarGAN v2 on a folder of images (one sub-folder per domain).
@@ -42,9 +44,14 @@ pub struct Args {
     /// FAN weights for w_hpf > 0: the official wing.ckpt, or a checkpoint with a `fan` entry.
     #[arg(long)]
     pub wing: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
+    /// auto, cpu, cuda or cuda:N (in a multi-process run, auto and cuda mean each
+    /// process's cuda:LOCAL_RANK).
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// fp32 (TF32 on recent GPUs), bf16 (autocast; parameters, optimizer state, EMA, R1
+    /// and losses in float32) or fp64 (for exactness checks).
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
 
     // Model.
     #[arg(long, help_heading = "Model")]
@@ -127,6 +134,24 @@ pub struct Args {
     /// Plain log lines instead of a progress bar.
     #[arg(long, help_heading = "Run")]
     pub no_progress: bool,
+
+    // Data parallelism.
+    /// Train with N processes on this machine (data parallel: --batch-size is the global
+    /// batch, split between them). Under torchrun, leave this out: its environment
+    /// (RANK, WORLD_SIZE, …) is read instead.
+    #[arg(long, default_value_t = 1, help_heading = "Data parallel")]
+    pub nproc: usize,
+    /// auto (NCCL for CUDA when built with it, else Gloo), gloo or nccl.
+    #[arg(long, default_value = "auto", help_heading = "Data parallel")]
+    pub dist_backend: String,
+    /// Seconds a collective may wait for the other processes before the run fails (they
+    /// wait while rank 0 writes samples and evaluates).
+    #[arg(long, default_value_t = 1800, help_heading = "Data parallel")]
+    pub dist_timeout: u64,
+    /// Every process also writes <out>/rank<R>.safetensors at the end (to check that the
+    /// ranks agree).
+    #[arg(long, hide = true)]
+    pub save_all_ranks: bool,
 
     // Evaluation while training.
     /// Evaluate the EMA networks every N iterations and at the end (FID, style accuracy,
@@ -243,24 +268,65 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
     Ok(Resolved { data, val, model, train })
 }
 
+/// The data-parallel group of this process, when it is one of several.
+fn join_group(a: &Args, device: tch::Device) -> Result<Option<ProcessGroup>> {
+    let Some(placement) = placement_from_env()? else { return Ok(None) };
+    let backend = match a.dist_backend.as_str() {
+        "gloo" => Backend::Gloo,
+        "nccl" => Backend::Nccl,
+        "auto" if device.is_cuda() && crate::dist::nccl_built() => Backend::Nccl,
+        "auto" => Backend::Gloo,
+        other => anyhow::bail!("--dist-backend {other}: use auto, gloo or nccl"),
+    };
+    let rendezvous = rendezvous_from_env(&placement)?;
+    let group =
+        ProcessGroup::new(placement, &rendezvous, backend, std::time::Duration::from_secs(a.dist_timeout.max(1)))?;
+    Ok(Some(group))
+}
+
 pub fn run(a: Args) -> Result<()> {
+    if a.nproc > 1 && std::env::var_os(crate::dist::launch::LAUNCHED_ENV).is_none() {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        return crate::dist::launch::launch(a.nproc, &crate::dist::launch::strip_nproc(&args));
+    }
+    let precision = Precision::parse(&a.precision).map_err(|e| anyhow::anyhow!(e))?;
     let Resolved { data, val, model, train } = resolve(&a, &a.out)?;
-    let device = select_device(&a.device)?;
+    let placement = placement_from_env()?;
+    let mut device = select_device(&a.device)?;
+    if let (Some(p), true) = (&placement, device.is_cuda()) {
+        // One GPU per process of this machine.
+        if a.device == "auto" || a.device == "cuda" {
+            device = select_device(&format!("cuda:{}", p.local_rank))?;
+        }
+    }
+    if let (Some(p), tch::Device::Cpu) = (&placement, device) {
+        // The cores are shared by the processes of this machine.
+        if std::env::var_os("OMP_NUM_THREADS").is_none() {
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            tch::set_num_threads((cores / p.local_world).max(1) as i32);
+        }
+    }
+    let group = join_group(&a, device)?;
+    let main = group.as_ref().is_none_or(|g| g.rank() == 0);
     let resume = match a.resume.as_deref() {
         None => Resume::No,
         Some("") => Resume::Latest,
         Some(p) => Resume::File(PathBuf::from(p)),
     };
-    eprintln!(
-        "training on {} ({}) for {} iterations, batch {}, {} px, {} domains → {}",
-        data.display(),
-        crate::device::describe(device),
-        train.total_iters,
-        train.batch_size,
-        model.img_size,
-        model.num_domains,
-        a.out.display()
-    );
+    if main {
+        eprintln!(
+            "training on {} ({}{}) for {} iterations, batch {}, {} px, {} domains, {:?} → {}",
+            data.display(),
+            crate::device::describe(device),
+            group.as_ref().map(|g| format!(", {} processes", g.world())).unwrap_or_default(),
+            train.total_iters,
+            train.batch_size,
+            model.img_size,
+            model.num_domains,
+            precision,
+            a.out.display()
+        );
+    }
     let eval = if a.eval_every > 0 {
         if val.is_none() {
             anyhow::bail!("--eval-every needs --val: the validation images to translate");
@@ -299,9 +365,14 @@ pub fn run(a: Args) -> Result<()> {
         sample_size: a.sample_size,
         mean_style_samples: a.mean_style_samples,
         eval,
+        precision,
+        save_all_ranks: a.save_all_ranks,
         progress_bar: !a.no_progress,
     };
-    let s = train_run(&opts)?;
+    let s = train_run(&opts, group.as_ref())?;
+    if !main {
+        return Ok(());
+    }
     if s.stopped {
         eprintln!(
             "stopped at iteration {} as asked; checkpoint {}. Continue with: stargan train --out {} --resume",

@@ -2,9 +2,19 @@
 
 use tch::{Kind, Tensor};
 
+/// `t` in float32 when it is in a reduced precision (bf16 or half), else `t` itself: the
+/// loss terms are always computed at least in float32.
+fn at_least_f32(t: &Tensor) -> Tensor {
+    match t.kind() {
+        Kind::BFloat16 | Kind::Half => t.to_kind(Kind::Float),
+        _ => t.shallow_clone(),
+    }
+}
+
 /// Non-saturating adversarial loss: BCE-with-logits against a constant target (1 = real,
 /// 0 = fake), averaged over the batch.
 pub fn adv_loss(logits: &Tensor, target: f64) -> Tensor {
+    let logits = at_least_f32(logits);
     let targets = logits.full_like(target);
     logits.binary_cross_entropy_with_logits::<Tensor>(&targets, None, None, tch::Reduction::Mean)
 }
@@ -31,5 +41,5 @@ pub fn r1_from_gradient(grad: &Tensor) -> Tensor {
 
 /// Mean absolute error.
 pub fn l1(a: &Tensor, b: &Tensor) -> Tensor {
-    (a - b).abs().mean(None::<Kind>)
+    (at_least_f32(a) - at_least_f32(b)).abs().mean(None::<Kind>)
 }

@@ -12,6 +12,37 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 
+/// The arithmetic of a training run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// float32 (TF32 convolutions and matrix products on recent GPUs).
+    Fp32,
+    /// bfloat16 autocast for the forward passes; parameters, optimizer state, EMA, the R1
+    /// penalty and the losses stay float32.
+    Bf16,
+    /// float64 everywhere: for exactness checks, not for speed.
+    Fp64,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "fp32" | "float32" | "f32" => Ok(Precision::Fp32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            "fp64" | "float64" | "f64" => Ok(Precision::Fp64),
+            other => Err(format!("--precision {other}: use fp32, bf16 or fp64")),
+        }
+    }
+
+    /// The type of the parameters (and of the data fed to the networks).
+    pub fn param_kind(self) -> tch::Kind {
+        match self {
+            Precision::Fp64 => tch::Kind::Double,
+            _ => tch::Kind::Float,
+        }
+    }
+}
+
 use crate::config::ModelConfig;
 use crate::model::{Discriminator, Fan, Init, TranslationNets};
 

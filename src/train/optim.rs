@@ -6,9 +6,9 @@
 use tch::Tensor;
 
 use super::{Models, TrainConfig};
+use crate::model::{Module, NamedTensor};
 use crate::torch_ext::ops::{self, AdamScalars};
 use crate::torch_ext::TorchError;
-use crate::model::{Module, NamedTensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
@@ -91,7 +91,8 @@ impl Adam {
             st.step += 1;
             live.push(i);
         }
-        let states: Vec<&AdamState> = live.iter().map(|&i| self.state[i].as_ref().expect("initialised above")).collect();
+        let states: Vec<&AdamState> =
+            live.iter().map(|&i| self.state[i].as_ref().expect("initialised above")).collect();
         let steps: Vec<&Tensor> = states.iter().map(|s| &s.step_tensor).collect();
         // The count goes up before the update, as torch.optim.Adam(fused=True) does.
         ops::add_scalar_(&steps, 1.0)?;
@@ -113,9 +114,8 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let st = st.get_or_insert_with(|| {
-                    AdamState::new(&p.tensor, 0, p.tensor.zeros_like(), p.tensor.zeros_like())
-                });
+                let st = st
+                    .get_or_insert_with(|| AdamState::new(&p.tensor, 0, p.tensor.zeros_like(), p.tensor.zeros_like()));
                 st.step += 1;
                 let _ = st.step_tensor.g_add_scalar_(1.0);
                 let grad = if c.weight_decay != 0.0 { g + &p.tensor * c.weight_decay } else { g.shallow_clone() };
@@ -276,7 +276,8 @@ mod tests {
 
     #[test]
     fn a_wrong_number_of_gradients_is_an_error() {
-        let mut a = Adam::new(params(2), AdamConfig { lr: 1e-3, beta1: 0.0, beta2: 0.99, eps: 1e-8, weight_decay: 0.0 });
+        let mut a =
+            Adam::new(params(2), AdamConfig { lr: 1e-3, beta1: 0.0, beta2: 0.99, eps: 1e-8, weight_decay: 0.0 });
         assert!(a.step(&[]).is_err());
     }
 }

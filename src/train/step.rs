@@ -7,14 +7,15 @@
 //! step updates, which equals PyTorch's clear-to-absent + backward + step: a parameter
 //! that the loss does not reach gets an absent gradient and its optimizer skips it.
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use super::config::TrainConfig;
 use super::losses::{adv_loss, l1, r1_from_gradient};
 use super::optim::Optimizers;
 use super::{ema, Models};
+use crate::dist::ProcessGroup;
 use crate::model::Masks;
-use crate::torch_ext::TorchError;
+use crate::torch_ext::autocast::AutocastGuard;
 
 /// The inputs of one iteration.
 pub struct Batch {
@@ -44,6 +45,15 @@ impl Losses {
         self.terms.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
     }
 
+    /// The terms as one float64 vector on their device, followed by `extra` (for one
+    /// all-reduce that carries them and a flag).
+    pub fn stacked_with(&self, extra: f64) -> Tensor {
+        let mut v: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.to_kind(tch::Kind::Double).reshape([1])).collect();
+        let device = v.first().map(|t| t.device()).unwrap_or(tch::Device::Cpu);
+        v.push(Tensor::from(extra).to_device(device).reshape([1]));
+        Tensor::cat(&v, 0)
+    }
+
     /// Whether every term is finite: one fused reduction and a single read.
     pub fn all_finite(&self) -> bool {
         let terms: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.reshape([1])).collect();
@@ -57,8 +67,21 @@ enum StyleSource<'a> {
     Reference(&'a Tensor, &'a Tensor),
 }
 
-fn grads(loss: &Tensor, params: &[Tensor]) -> Vec<Tensor> {
-    Tensor::run_backward(&[loss], params, false, false)
+/// The gradients of `loss` for `params` (absent where the loss does not reach a
+/// parameter), averaged over the processes of a data-parallel run. A gradient is absent
+/// for structural reasons only, so every rank skips the same ones.
+fn grads(loss: &Tensor, params: &[Tensor], sync: Option<&ProcessGroup>) -> anyhow::Result<Vec<Tensor>> {
+    let g = Tensor::run_backward(&[loss], params, false, false);
+    if let Some(group) = sync {
+        let defined: Vec<&Tensor> = g.iter().filter(|t| t.defined()).collect();
+        group.all_reduce_mean(&defined)?;
+    }
+    Ok(g)
+}
+
+/// Autocast for the forward passes of a bf16 run (None: the parameters' own type).
+fn autocast(device: Option<Device>) -> Result<Option<AutocastGuard>, crate::torch_ext::TorchError> {
+    device.map(|d| AutocastGuard::new(d, Kind::BFloat16)).transpose()
 }
 
 /// Discriminator loss of one branch: real + fake + λ_reg · R1.
@@ -69,26 +92,33 @@ fn d_loss(
     x_real: &Tensor,
     src: StyleSource,
     masks: Option<&Masks>,
-) -> (Tensor, [Tensor; 3]) {
+    mixed: Option<Device>,
+) -> anyhow::Result<(Tensor, [Tensor; 3])> {
     // D's input gradient as an explicit graph: the same R1 as create_graph double
     // backward (tested to ~1e-15 in float64) without second-order convolution kernels.
+    // Always in the parameters' precision (float32 in a bf16 run): the penalty is a
+    // squared gradient, and bfloat16's 8-bit mantissa would swamp it.
     let (out, grad) = m.discriminator.forward_with_input_grad(x_real, &b.y_org);
     let loss_real = adv_loss(&out, 1.0);
     let loss_reg = r1_from_gradient(&grad);
-    let x_fake = tch::no_grad(|| {
-        let s_trg = match src {
-            StyleSource::Latent(z, _) => m.nets.mapping_network.forward(z, &b.y_trg),
-            StyleSource::Reference(x, _) => m.nets.style_encoder.forward(x, &b.y_trg),
-        };
-        m.nets.generator.forward(x_real, &s_trg, masks)
-    });
-    let out = m.discriminator.forward(&x_fake, &b.y_trg);
+    let out = {
+        let _mixed = autocast(mixed)?;
+        let x_fake = tch::no_grad(|| {
+            let s_trg = match src {
+                StyleSource::Latent(z, _) => m.nets.mapping_network.forward(z, &b.y_trg),
+                StyleSource::Reference(x, _) => m.nets.style_encoder.forward(x, &b.y_trg),
+            };
+            m.nets.generator.forward(x_real, &s_trg, masks)
+        });
+        m.discriminator.forward(&x_fake, &b.y_trg)
+    };
     let loss_fake = adv_loss(&out, 0.0);
     let loss = &loss_real + &loss_fake + &loss_reg * cfg.lambda_reg;
-    (loss, [loss_real.detach(), loss_fake.detach(), loss_reg.detach()])
+    Ok((loss, [loss_real.detach(), loss_fake.detach(), loss_reg.detach()]))
 }
 
-/// Generator loss of one branch: adv + λ_sty·sty − λ_ds·ds + λ_cyc·cyc.
+/// Generator loss of one branch: adv + λ_sty·sty − λ_ds·ds + λ_cyc·cyc. The forward
+/// passes run under autocast in a bf16 run; the loss terms are computed in float32.
 fn g_loss(
     m: &Models,
     cfg: &TrainConfig,
@@ -96,7 +126,9 @@ fn g_loss(
     b: &Batch,
     src: StyleSource,
     masks: Option<&Masks>,
-) -> (Tensor, [Tensor; 4]) {
+    mixed: Option<Device>,
+) -> anyhow::Result<(Tensor, [Tensor; 4])> {
+    let _mixed = autocast(mixed)?;
     let (f, e, g) = (&m.nets.mapping_network, &m.nets.style_encoder, &m.nets.generator);
     let (s_trg, s_trg2) = match src {
         StyleSource::Latent(z1, z2) => (f.forward(z1, &b.y_trg), tch::no_grad(|| f.forward(z2, &b.y_trg))),
@@ -118,18 +150,35 @@ fn g_loss(
     let loss_cyc = l1(&x_rec, &b.x_real);
 
     let loss = &loss_adv + &loss_sty * cfg.lambda_sty - &loss_ds * lambda_ds + &loss_cyc * cfg.lambda_cyc;
-    (loss, [loss_adv.detach(), loss_sty.detach(), loss_ds.detach(), loss_cyc.detach()])
+    Ok((loss, [loss_adv.detach(), loss_sty.detach(), loss_ds.detach(), loss_cyc.detach()]))
 }
 
-/// Runs one full iteration and advances `lambda_ds` (the current λ_ds). Fails only if a
-/// multi-tensor kernel does (an unsupported type or device).
+/// Runs one full iteration and advances `lambda_ds` (the current λ_ds). With `sync`,
+/// this process holds its slice of the global batch and every gradient is averaged over
+/// the processes before each optimizer step. Fails only if a multi-tensor kernel does
+/// (an unsupported type or device) or a collective does (a lost peer).
 pub fn train_step(
     m: &Models,
     opt: &mut Optimizers,
     cfg: &TrainConfig,
     lambda_ds: &mut f64,
     b: &Batch,
-) -> Result<Losses, TorchError> {
+    sync: Option<&ProcessGroup>,
+) -> anyhow::Result<Losses> {
+    train_step_with(m, opt, cfg, lambda_ds, b, sync, None)
+}
+
+/// [`train_step`], with the forward passes under bfloat16 autocast on `mixed` (the
+/// device) when given. Autocast ends before each backward pass.
+pub fn train_step_with(
+    m: &Models,
+    opt: &mut Optimizers,
+    cfg: &TrainConfig,
+    lambda_ds: &mut f64,
+    b: &Batch,
+    sync: Option<&ProcessGroup>,
+    mixed: Option<Device>,
+) -> anyhow::Result<Losses> {
     let masks = m.fan.as_ref().map(|fan| fan.masks(&b.x_real));
     let masks = masks.as_ref();
     let x_real = b.x_real.detach();
@@ -141,8 +190,8 @@ pub fn train_step(
     for (prefix, src) in
         [("D/latent", StyleSource::Latent(&b.z_trg, &b.z_trg2)), ("D/ref", StyleSource::Reference(&b.x_ref, &b.x_ref2))]
     {
-        let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks);
-        opt.discriminator.step(&grads(&loss, &d_params))?;
+        let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks, mixed)?;
+        opt.discriminator.step(&grads(&loss, &d_params, sync)?)?;
         let names: [&'static str; 3] = if prefix == "D/latent" {
             ["D/latent_real", "D/latent_fake", "D/latent_reg"]
         } else {
@@ -153,12 +202,12 @@ pub fn train_step(
 
     // 3. Generator with latent styles: G, F and E are updated.
     let (loss, [adv, sty, ds, cyc]) =
-        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Latent(&b.z_trg, &b.z_trg2), masks);
+        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Latent(&b.z_trg, &b.z_trg2), masks, mixed)?;
     let (ng, nf) = (opt.generator.params.len(), opt.mapping_network.params.len());
     let mut params = opt.generator.tensors();
     params.extend(opt.mapping_network.tensors());
     params.extend(opt.style_encoder.tensors());
-    let all = grads(&loss, &params);
+    let all = grads(&loss, &params, sync)?;
     opt.generator.step(&all[..ng])?;
     opt.mapping_network.step(&all[ng..ng + nf])?;
     opt.style_encoder.step(&all[ng + nf..])?;
@@ -166,8 +215,8 @@ pub fn train_step(
 
     // 4. Generator with reference styles: only G is updated.
     let (loss, [adv, sty, ds, cyc]) =
-        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Reference(&b.x_ref, &b.x_ref2), masks);
-    opt.generator.step(&grads(&loss, &opt.generator.tensors()))?;
+        g_loss(m, cfg, lambda_ds_used, b, StyleSource::Reference(&b.x_ref, &b.x_ref2), masks, mixed)?;
+    opt.generator.step(&grads(&loss, &opt.generator.tensors(), sync)?)?;
     terms.extend(["G/ref_adv", "G/ref_sty", "G/ref_ds", "G/ref_cyc"].into_iter().zip([adv, sty, ds, cyc]));
 
     // 5. EMA, then 6. the linear decay of λ_ds.

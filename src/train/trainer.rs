@@ -9,17 +9,18 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::checkpoint::{self as ckpt, Progress};
 use super::evaluation::{EvalSchedule, PeriodicEval};
 use super::optim::Optimizers;
-use super::step::{train_step, Batch, Losses};
-use super::{report, Models, TrainConfig};
+use super::step::{train_step_with, Batch, Losses};
+use super::{report, Models, Precision, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
 use crate::data::folder::ImageFolder;
 use crate::data::loader::{Loader, LoaderConfig};
+use crate::dist::ProcessGroup;
 use crate::imaging;
 use crate::infer::{grids, Translator};
 use crate::model::{Init, FAN};
@@ -59,6 +60,10 @@ pub struct TrainOptions {
     pub mean_style_samples: i64,
     /// Evaluate the EMA networks every so many iterations (None: never).
     pub eval: Option<EvalSchedule>,
+    pub precision: Precision,
+    /// In a multi-process run, every rank also writes `<out>/rank<R>.safetensors` at the
+    /// end (to check that the ranks agree).
+    pub save_all_ranks: bool,
     pub progress_bar: bool,
 }
 
@@ -160,22 +165,31 @@ impl Sampler {
     }
 }
 
+/// The inputs of iteration `it` on the device. In a run of `world` processes, this
+/// process's rows of the global batch: every rank draws the same batch and codes and
+/// keeps its own slice, so that results do not depend on the number of processes.
 fn to_device_batch(
     b: crate::data::loader::TrainBatch,
     it: u64,
-    cfg: &TrainConfig,
-    model: &ModelConfig,
-    d: Device,
+    opts: &TrainOptions,
+    rank: usize,
+    world: usize,
 ) -> Batch {
     let n = b.x_src.size()[0];
+    let (cfg, d, kind) = (&opts.train, opts.device, opts.precision.param_kind());
+    let per = n / world as i64;
+    let rows = |t: Tensor| t.narrow(0, rank as i64 * per, per);
+    let float = |t: Tensor| rows(t).to_kind(kind).to_device(d);
+    let label = |t: Tensor| rows(t).to_device(d);
+    let z = |s| latent_codes(cfg.seed, s, it, n, opts.model.latent_dim);
     Batch {
-        x_real: b.x_src.to_device(d),
-        y_org: b.y_src.to_device(d),
-        x_ref: b.x_ref.to_device(d),
-        x_ref2: b.x_ref2.to_device(d),
-        y_trg: b.y_ref.to_device(d),
-        z_trg: latent_codes(cfg.seed, Stream::TrainZ, it, n, model.latent_dim).to_device(d),
-        z_trg2: latent_codes(cfg.seed, Stream::TrainZ2, it, n, model.latent_dim).to_device(d),
+        x_real: float(b.x_src),
+        y_org: label(b.y_src),
+        x_ref: float(b.x_ref),
+        x_ref2: float(b.x_ref2),
+        y_trg: label(b.y_ref),
+        z_trg: float(z(Stream::TrainZ)),
+        z_trg2: float(z(Stream::TrainZ2)),
     }
 }
 
@@ -263,26 +277,53 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn start(opts: &TrainOptions, resume_from: Option<&Path>) -> Result<Self> {
+    fn start(opts: &TrainOptions, resume_from: Option<&Path>, main: bool) -> Result<Self> {
         tch::manual_seed(opts.train.seed as i64);
         if opts.device.is_cuda() {
             tch::Cuda::cudnn_set_benchmark(true);
         }
-        let models = Models::new(&Init::new(opts.device, Kind::Float), &opts.model);
+        let models = Models::new(&Init::new(opts.device, opts.precision.param_kind()), &opts.model);
         load_fan(&models, opts)?;
         let mut opt = Optimizers::new(&models, &opts.train);
         let mut progress = Progress { iteration: 0, lambda_ds: opts.train.lambda_ds };
         if let Some(p) = resume_from {
             progress = ckpt::load(p, &models, &mut opt, &opts.model)?;
-            eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
+            if main {
+                eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
+            }
         }
         Ok(Trainer { models, opt, progress })
     }
 }
 
-/// Fails, naming the term, when a loss is not finite. One reduction over every term and
-/// one read: the only host synchronisation of a step that logs nothing.
-fn check_finite(losses: &Losses, step: i64, last_ckpt: Option<&Path>) -> Result<()> {
+/// A step's losses as the loop sees them: this process's, read only when needed, or the
+/// mean over the processes of a multi-process run (read once, by the all-reduce that
+/// also carries the stop flag), so that every rank logs and decides on the same values.
+struct Observed<'a> {
+    losses: &'a Losses,
+    averaged: Option<Vec<f64>>,
+}
+
+impl Observed<'_> {
+    /// One reduction over every term and one read: the only host synchronisation of a
+    /// step that logs nothing.
+    fn all_finite(&self) -> bool {
+        match &self.averaged {
+            Some(v) => v.iter().all(|x| x.is_finite()),
+            None => self.losses.all_finite(),
+        }
+    }
+
+    fn values(&self) -> Vec<(&'static str, f64)> {
+        match &self.averaged {
+            Some(v) => self.losses.terms.iter().map(|(n, _)| *n).zip(v.iter().copied()).collect(),
+            None => self.losses.values(),
+        }
+    }
+}
+
+/// Fails, naming the term, when a loss is not finite.
+fn check_finite(losses: &Observed, step: i64, last_ckpt: Option<&Path>) -> Result<()> {
     if losses.all_finite() {
         return Ok(());
     }
@@ -295,11 +336,12 @@ fn check_finite(losses: &Losses, step: i64, last_ckpt: Option<&Path>) -> Result<
 }
 
 /// Everything that happens between steps: the log, the progress bar, sample grids,
-/// evaluations, checkpoints and the report.
+/// evaluations, checkpoints and the report. Only the main process (rank 0) writes.
 struct Hooks<'a> {
     opts: &'a TrainOptions,
     setup: &'a Setup,
-    log: std::fs::File,
+    main: bool,
+    log: Option<std::fs::File>,
     bar: Option<ProgressBar>,
     sampler: Option<Sampler>,
     evaluator: Option<PeriodicEval>,
@@ -310,20 +352,26 @@ struct Hooks<'a> {
 }
 
 impl<'a> Hooks<'a> {
-    fn new(opts: &'a TrainOptions, setup: &'a Setup, first: i64) -> Result<Self> {
-        let sampler = if opts.sample_every > 0 { Some(Sampler::new(&setup.val, opts)?) } else { None };
+    fn new(opts: &'a TrainOptions, setup: &'a Setup, first: i64, main: bool) -> Result<Self> {
+        let sampler = if main && opts.sample_every > 0 { Some(Sampler::new(&setup.val, opts)?) } else { None };
         let evaluator = match &opts.eval {
-            Some(s) => Some(PeriodicEval::new(s, &setup.train, &setup.val, opts)?),
-            None => None,
+            Some(s) if main => Some(PeriodicEval::new(s, &setup.train, &setup.val, opts)?),
+            _ => None,
         };
-        let log_path = opts.out.join("log.jsonl");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log = if main {
+            let log_path = opts.out.join("log.jsonl");
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_path)
+                    .with_context(|| format!("cannot open {}", log_path.display()))?,
+            )
+        } else {
+            None
+        };
         let total = opts.train.total_iters;
-        let bar = (opts.progress_bar && std::io::stderr().is_terminal()).then(|| {
+        let bar = (main && opts.progress_bar && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total as u64);
             b.set_style(
                 ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed}<{eta}, {per_sec}] {msg}").unwrap(),
@@ -334,6 +382,7 @@ impl<'a> Hooks<'a> {
         Ok(Hooks {
             opts,
             setup,
+            main,
             log,
             bar,
             sampler,
@@ -349,9 +398,12 @@ impl<'a> Hooks<'a> {
         (every > 0 && step % every == 0) || step == total
     }
 
-    fn after_step(&mut self, t: &Trainer, losses: &Losses, step: i64) -> Result<()> {
+    fn after_step(&mut self, t: &Trainer, losses: &Observed, step: i64) -> Result<()> {
         let total = self.opts.train.total_iters;
         check_finite(losses, step, self.last_ckpt.as_deref())?;
+        if !self.main {
+            return Ok(());
+        }
         if Self::due(self.opts.print_every.max(1), step, total) {
             self.log_losses(losses, step)?;
         }
@@ -391,6 +443,9 @@ impl<'a> Hooks<'a> {
     /// Ends the run early after a step: a checkpoint at this iteration (unless one was
     /// just written), so that `--resume` continues exactly here.
     fn stop(&mut self, t: &Trainer) -> Result<()> {
+        if !self.main {
+            return Ok(());
+        }
         let step = t.progress.iteration;
         let path = self.setup.ckpt_dir.join(ckpt::file_name(step));
         if self.last_ckpt.as_deref() != Some(path.as_path()) {
@@ -418,7 +473,7 @@ impl<'a> Hooks<'a> {
     }
 
     /// Reads the loss values (a host synchronisation) and logs them.
-    fn log_losses(&mut self, losses: &Losses, step: i64) -> Result<()> {
+    fn log_losses(&mut self, losses: &Observed, step: i64) -> Result<()> {
         let values = losses.values();
         let elapsed = self.start.elapsed().as_secs_f64();
         let rate = (step - self.first) as f64 / elapsed.max(1e-9);
@@ -429,9 +484,11 @@ impl<'a> Hooks<'a> {
         for (n, v) in &values {
             rec.insert((*n).into(), (*v).into());
         }
-        rec.insert("G/lambda_ds".into(), losses.lambda_ds_used.into());
-        writeln!(self.log, "{}", serde_json::Value::Object(rec))
-            .with_context(|| format!("cannot write {}", self.opts.out.join("log.jsonl").display()))?;
+        rec.insert("G/lambda_ds".into(), losses.losses.lambda_ds_used.into());
+        if let Some(log) = &mut self.log {
+            writeln!(log, "{}", serde_json::Value::Object(rec))
+                .with_context(|| format!("cannot write {}", self.opts.out.join("log.jsonl").display()))?;
+        }
         let short = |n: &str| values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v).unwrap_or(f64::NAN);
         let msg = format!(
             "D {:.3}/{:.3} G adv {:.3} sty {:.3} ds {:.3} cyc {:.3}",
@@ -449,6 +506,13 @@ impl<'a> Hooks<'a> {
         self.last_losses = values.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         Ok(())
     }
+}
+
+/// One training step at the run's precision: bf16 runs the forward passes under
+/// autocast (see [`train_step`]).
+fn step_at(opts: &TrainOptions, t: &mut Trainer, batch: &Batch, group: Option<&ProcessGroup>) -> Result<Losses> {
+    let autocast = matches!(opts.precision, Precision::Bf16).then_some(opts.device);
+    train_step_with(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, batch, group, autocast)
 }
 
 /// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its
@@ -488,10 +552,33 @@ fn stop_requests() -> Result<StopRequests> {
 /// Trains as configured; returns when `total_iters` is reached, when SIGINT or SIGTERM
 /// asks it to stop (after saving a checkpoint), or on error.
 pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
+    run_with(opts, None)
+}
+
+/// [`run`] as one process of a data-parallel group (`group`), or alone (None).
+pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<TrainSummary> {
+    let (rank, world) = group.map(|g| (g.rank(), g.world())).unwrap_or((0, 1));
+    let main = rank == 0;
+    if opts.train.batch_size % world as i64 != 0 {
+        bail!(
+            "--batch-size {} (the global batch) must be a multiple of the number of processes, {world}",
+            opts.train.batch_size
+        );
+    }
     let setup = Setup::new(opts)?;
     let resume_from = setup.resume_from(opts)?;
-    let mut t = Trainer::start(opts, resume_from.as_deref())?;
-    setup.write_config(opts)?;
+    let mut t = Trainer::start(opts, resume_from.as_deref(), main)?;
+    if let Some(g) = group {
+        // Every rank starts from rank 0's tensors (equal anyway: same seed, same file).
+        let mut all = t.models.nets.modules();
+        all.extend(t.models.ema.modules());
+        all.push((crate::model::DISCRIMINATOR, &t.models.discriminator));
+        let tensors: Vec<Tensor> = all.iter().flat_map(|(_, m)| m.named_tensors()).map(|n| n.tensor).collect();
+        tch::no_grad(|| g.broadcast_from_rank0(&tensors.iter().collect::<Vec<_>>()))?;
+    }
+    if main {
+        setup.write_config(opts)?;
+    }
     let mut loader = Loader::new(
         &setup.train,
         &LoaderConfig {
@@ -504,15 +591,24 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
             start_batch: t.progress.iteration as u64,
         },
     )?;
-    let mut hooks = Hooks::new(opts, &setup, t.progress.iteration)?;
+    let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main)?;
     let stop = stop_requests()?;
     let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
-        let batch = to_device_batch(loader.next_batch()?, i as u64, &opts.train, &opts.model, opts.device);
-        let losses = train_step(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, &batch)?;
+        let batch = to_device_batch(loader.next_batch()?, i as u64, opts, rank, world);
+        let losses = step_at(opts, &mut t, &batch, group)?;
         t.progress.iteration = i + 1;
-        hooks.after_step(&t, &losses, i + 1)?;
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let asked = stop.load(std::sync::atomic::Ordering::Relaxed);
+        let (observed, stop_now) = match group {
+            None => (Observed { losses: &losses, averaged: None }, asked),
+            Some(g) => {
+                let mut v = g.mean_of(&losses.stacked_with(if asked { 1.0 } else { 0.0 }))?;
+                let any_asked = v.pop().unwrap_or(0.0) > 0.0;
+                (Observed { losses: &losses, averaged: Some(v) }, any_asked)
+            }
+        };
+        hooks.after_step(&t, &observed, i + 1)?;
+        if stop_now {
             hooks.stop(&t)?;
             stopped = true;
             break;
@@ -521,7 +617,13 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     if let Some(b) = &hooks.bar {
         b.finish();
     }
-    report::write(&opts.out)?;
+    if opts.save_all_ranks && group.is_some() {
+        let path = opts.out.join(format!("rank{rank}.safetensors"));
+        ckpt::save(&path, &t.models, &t.opt, &opts.model, &opts.train, &setup.train.domains, &t.progress)?;
+    }
+    if main {
+        report::write(&opts.out)?;
+    }
     Ok(TrainSummary {
         iterations: t.progress.iteration,
         stopped,

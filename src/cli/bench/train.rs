@@ -101,7 +101,7 @@ pub fn train(
             None => synthetic(),
         };
         let wait = if loader.is_some() { start.elapsed().as_secs_f64() } else { 0.0 };
-        let losses = train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b)?;
+        let losses = train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None)?;
         // Reading the losses synchronises with the device once per iteration.
         let _ = losses.values();
         let dt = start.elapsed().as_secs_f64();

@@ -1,0 +1,153 @@
+//! Data-parallel training with real processes on c10d (Gloo over 127.0.0.1), in float64:
+//! two processes give the parameters of one with the same global batch, the ranks agree
+//! bit for bit, a run resumes across world sizes, torchrun can launch it, and a rank that
+//! dies stops the others with a clear error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn data() -> PathBuf {
+    data_dir().join("representative/afhq/ref")
+}
+
+/// `stargan train` on the tiny model in float64, saving only at the end.
+fn train(out: &Path, total: i64, extra: &[&str]) -> Command {
+    let mut c = stargan_bin();
+    c.args(["train", "--data", data().to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--img-size", "32", "--dim-in", "16", "--max-conv-dim", "32", "--latent-dim", "8"])
+        .args(["--style-dim", "16", "--hidden-dim", "32", "--batch-size", "4", "--device", "cpu"])
+        .args(["--precision", "fp64", "--sample-every", "0", "--no-progress", "--seed", "9"])
+        .args(["--total-iters", &total.to_string(), "--save-every", "2", "--keep-last", "10"])
+        .args(extra);
+    c
+}
+
+fn ok(c: &mut Command) {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Largest difference between two checkpoints' tensors, relative to max(1, |value|).
+fn max_diff(a: &Path, b: &Path) -> f64 {
+    let (a, b) = (read_safetensors(a), read_safetensors(b));
+    assert_eq!(a.len(), b.len(), "same tensors");
+    let mut worst = 0.0f64;
+    for (k, t) in &a {
+        let u = &b[k];
+        let (t, u) = (t.to_kind(tch::Kind::Double), u.to_kind(tch::Kind::Double));
+        let scale = t.abs().max().double_value(&[]).max(1.0);
+        worst = worst.max((&t - &u).abs().max().double_value(&[]) / scale);
+    }
+    worst
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn two_processes_train_like_one_with_the_same_global_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    ok(&mut train(&one, 3, &[]));
+    ok(&mut train(&two, 3, &["--nproc", "2", "--save-all-ranks", "--print-every", "1"]));
+    let ckpt = "checkpoints/000003.safetensors";
+    let d = max_diff(&one.join(ckpt), &two.join(ckpt));
+    eprintln!("one process vs two: largest relative difference {d:.2e}");
+    assert!(d < 1e-10, "{d:e}");
+    // Both ranks hold exactly the same networks, EMA and Adam state.
+    assert_eq!(max_diff(&two.join("rank0.safetensors"), &two.join("rank1.safetensors")), 0.0);
+    // Only rank 0 writes the run's files.
+    let log = std::fs::read_to_string(two.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3, "one log line per iteration, from rank 0 only");
+}
+
+#[test]
+fn a_run_resumes_across_world_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    ok(&mut train(&straight, 4, &[]));
+    // Two processes, then one.
+    let a = dir.path().join("two-then-one");
+    ok(&mut train(&a, 2, &["--nproc", "2"]));
+    ok(&mut train(&a, 4, &["--resume"]));
+    // One process, then two.
+    let b = dir.path().join("one-then-two");
+    ok(&mut train(&b, 2, &[]));
+    ok(&mut train(&b, 4, &["--resume", "--nproc", "2"]));
+    let ckpt = "checkpoints/000004.safetensors";
+    for run in [&a, &b] {
+        let d = max_diff(&straight.join(ckpt), &run.join(ckpt));
+        assert!(d < 1e-10, "{}: {d:e}", run.display());
+    }
+}
+
+#[test]
+fn torchrun_launches_it() {
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    let torchrun = std::env::var_os("VIRTUAL_ENV").map(|v| PathBuf::from(v).join("bin/torchrun")).unwrap_or(torchrun);
+    assert!(torchrun.exists(), "{} (installed with torch by the Makefile)", torchrun.display());
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("torchrun"));
+    ok(&mut train(&one, 2, &[]));
+    let bin = env!("CARGO_BIN_EXE_stargan");
+    let mut c = Command::new(&torchrun);
+    c.env("STARGAN_CACHE", test_cache()).args([
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        &free_port().to_string(),
+        "--no-python",
+        bin,
+    ]);
+    let inner = train(&two, 2, &[]);
+    c.args(inner.get_args());
+    ok(&mut c);
+    let ckpt = "checkpoints/000002.safetensors";
+    assert!(max_diff(&one.join(ckpt), &two.join(ckpt)) < 1e-10);
+}
+
+#[test]
+fn a_dead_rank_stops_the_other_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let port = free_port().to_string();
+    let rank = |r: &str| {
+        let mut c = train(&out, 100_000, &["--dist-timeout", "60", "--print-every", "1"]);
+        c.envs([("RANK", r), ("LOCAL_RANK", r), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1")])
+            .env("MASTER_PORT", &port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let mut r0 = rank("0");
+    let mut r1 = rank("1");
+    let start = Instant::now();
+    while std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the two ranks did not start training");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r1.kill().unwrap();
+    r1.wait().unwrap();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(s) = r0.try_wait().unwrap() {
+            break s;
+        }
+        if killed.elapsed() > Duration::from_secs(90) {
+            let _ = r0.kill();
+            panic!("rank 0 still runs 90 s after rank 1 died");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "rank 0 must fail: {err}");
+    assert!(err.contains("another process probably stopped or crashed"), "{err}");
+    eprintln!("rank 0 stopped {:.1} s after rank 1 died", killed.elapsed().as_secs_f64());
+}
