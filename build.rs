@@ -53,9 +53,11 @@ fn build_shim(lib: &Path, has_cuda: bool) {
         // The libtorch headers warn a lot; our two files are small and reviewed.
         .flag_if_supported("-w")
         .file("src/shim/ops.cpp")
-        .file("src/shim/dist.cpp");
-    if let Some(cuda_includes) = nccl_includes(torch).filter(|_| has_cuda) {
-        b.define("USE_C10D_NCCL", None).define("STARGAN_NCCL", None);
+        .file("src/shim/dist.cpp")
+        .file("src/shim/cuda.cpp");
+    let with_cuda = nccl_includes(torch).filter(|_| has_cuda);
+    if let Some(cuda_includes) = &with_cuda {
+        b.define("USE_C10D_NCCL", None).define("STARGAN_NCCL", None).define("STARGAN_CUDA", None);
         for dir in cuda_includes {
             b.include(dir);
         }
@@ -69,6 +71,10 @@ fn build_shim(lib: &Path, has_cuda: bool) {
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
+    if with_cuda.is_some() {
+        // The CUDA allocator statistics (src/shim/cuda.cpp).
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
 }
 
 /// Include folders for ProcessGroupNCCL.hpp, from the `nvidia` packages beside torch.

@@ -68,3 +68,52 @@ fn float32_forward_on_cuda_matches_float64_reference() {
     }
     assert!(checked > 0, "no fixture configuration without masks in {}", parity_dir().display());
 }
+
+/// The explicit R1 graph (D's input gradient built from transposed convolutions) equals
+/// create_graph double backward on CUDA too: the penalty and its gradient with respect
+/// to every parameter of D, in float32 with TF32 off.
+#[test]
+#[ignore = "needs a CUDA GPU: cargo test --test cuda -- --ignored (the device script runs it)"]
+fn explicit_r1_graph_equals_double_backward_on_cuda() {
+    use stargan::model::Module;
+    use stargan::train::losses::{r1_from_gradient, r1_reg};
+    use tch::Tensor;
+    std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
+    let Some(dev) = cuda_or_skip() else { return };
+    stargan::torch_ext::cuda::set_allow_tf32(false);
+    let mut checked = 0;
+    for name in parity_configs() {
+        let cfg = model_config(&name);
+        let d = Discriminator::new(&Init::new(dev, Kind::Float), &cfg);
+        let ckpt = Checkpoint::open(parity_dir().join(format!("{name}.init.safetensors"))).unwrap();
+        load_module(&d, DISCRIMINATOR, ckpt.net(DISCRIMINATOR).unwrap(), &ckpt.path, &cfg).unwrap();
+        let fx = fixture(&name, "forward");
+        let x = fx["in.x"].to_kind(Kind::Float).to_device(dev);
+        let y = fx["in.y"].to_device(dev);
+        let params: Vec<Tensor> = d.parameters().into_iter().map(|p| p.tensor).collect();
+        let (_, grad) = d.forward_with_input_grad(&x, &y);
+        let fast = r1_from_gradient(&grad);
+        let g_fast = Tensor::run_backward(&[&fast], &params, false, false);
+        let xg = x.detach().set_requires_grad(true);
+        let slow = r1_reg(&d.forward(&xg, &y), &xg);
+        let g_slow = Tensor::run_backward(&[&slow], &params, false, false);
+        assert_close(
+            &format!("{name}: R1 (cuda)"),
+            &fast.to_device(Device::Cpu).reshape([-1]),
+            &slow.to_device(Device::Cpu).reshape([-1]),
+            1e-5,
+        );
+        for (a, b) in g_fast.iter().zip(&g_slow) {
+            if a.defined() && b.defined() {
+                assert_close(
+                    &format!("{name}: dR1/dθ (cuda)"),
+                    &a.to_device(Device::Cpu),
+                    &b.to_device(Device::Cpu),
+                    1e-4,
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 0);
+}

@@ -225,7 +225,7 @@ impl ProcessGroup {
         let v = values.to_kind(Kind::Double).reshape([-1]).contiguous();
         let v = if self.backend == Backend::Gloo { v.to_device(Device::Cpu) } else { v };
         self.all_reduce_sum(&[&v])?;
-        Ok(Vec::<f64>::try_from(&(v / self.world() as f64).to_device(Device::Cpu))?)
+        Ok(crate::train::step::read_to_host(&(v / self.world() as f64)))
     }
 }
 

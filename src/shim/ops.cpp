@@ -93,6 +93,12 @@ char* stargan_autocast_set(int device, bool enabled, int dtype) {
   });
 }
 
+// TF32 for float32 matrix products (cuBLAS) and convolutions (cuDNN).
+void stargan_set_allow_tf32(bool allow) {
+  at::globalContext().setAllowTF32CuBLAS(allow);
+  at::globalContext().setAllowTF32CuDNN(allow);
+}
+
 bool stargan_autocast_is_enabled(int device) {
   return at::autocast::is_autocast_enabled(device == 1 ? at::kCUDA : at::kCPU);
 }

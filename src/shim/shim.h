@@ -1,6 +1,7 @@
 // The C ABI of our libtorch shim (declared again, for Rust, in src/torch_ext/ffi.rs).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace at {
 class Tensor;
@@ -15,4 +16,7 @@ char* stargan_foreach_lerp_into(at::Tensor** dst, at::Tensor** start, at::Tensor
 char* stargan_foreach_add_scalar_(at::Tensor** ts, size_t n, double value);
 char* stargan_autocast_set(int device, bool enabled, int dtype);
 bool stargan_autocast_is_enabled(int device);
+void stargan_set_allow_tf32(bool allow);
+bool stargan_cuda_peak_memory(int device, int64_t* peak_allocated, int64_t* peak_reserved);
+void stargan_cuda_reset_peak_memory(int device);
 }

@@ -40,6 +40,9 @@ extern "C" {
     pub fn stargan_foreach_add_scalar_(ts: *const *mut CTensor, n: usize, value: f64) -> *mut c_char;
     pub fn stargan_autocast_set(device: i32, enabled: bool, dtype: i32) -> *mut c_char;
     pub fn stargan_autocast_is_enabled(device: i32) -> bool;
+    pub fn stargan_set_allow_tf32(allow: bool);
+    pub fn stargan_cuda_peak_memory(device: i32, peak_allocated: *mut i64, peak_reserved: *mut i64) -> bool;
+    pub fn stargan_cuda_reset_peak_memory(device: i32);
 
     pub fn stargan_nccl_built() -> bool;
     #[allow(clippy::too_many_arguments)]

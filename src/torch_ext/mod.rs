@@ -10,6 +10,7 @@ use std::ffi::{c_char, CStr};
 use tch::Tensor;
 
 pub mod autocast;
+pub mod cuda;
 pub(crate) mod ffi;
 pub mod ops;
 

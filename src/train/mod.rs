@@ -75,6 +75,23 @@ impl Models {
         models
     }
 
+    /// Stores every 4-D weight channels-last (the same tensors, so optimizers and
+    /// checkpoints are unaffected): with channels-last activations, cuDNN and oneDNN
+    /// convolve without reordering.
+    pub fn to_channels_last(&self) {
+        let mut all = self.nets.modules();
+        all.extend(self.ema.modules());
+        all.push((crate::model::DISCRIMINATOR, &self.discriminator as &dyn crate::model::Module));
+        tch::no_grad(|| {
+            for (_, m) in all {
+                for mut t in m.named_tensors().into_iter().map(|n| n.tensor).filter(|t| t.dim() == 4) {
+                    let cl = crate::model::layers::to_channels_last(&t);
+                    t.set_data(&cl);
+                }
+            }
+        });
+    }
+
     /// Sets the EMA nets to exact copies of the online nets (after loading weights).
     pub fn reset_ema(&self) {
         for ((_, a), (_, b)) in self.nets.modules().iter().zip(self.ema.modules().iter()) {

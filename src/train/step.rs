@@ -7,6 +7,8 @@
 //! step updates, which equals PyTorch's clear-to-absent + backward + step: a parameter
 //! that the loss does not reach gets an absent gradient and its optimizer skips it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tch::{Device, Kind, Tensor};
 
 use super::config::TrainConfig;
@@ -39,25 +41,46 @@ pub struct Losses {
     pub lambda_ds_used: f64,
 }
 
+/// Reads from the device to the host made by the training loop (each one waits for the
+/// device to finish its queued work): a debug counter that tests use to check the loop
+/// reads once per step.
+static HOST_READS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times the training loop has read values back to the host so far.
+pub fn host_reads() -> usize {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// A tensor's values on the host, in one transfer (counted in [`host_reads`]).
+pub fn read_to_host(t: &Tensor) -> Vec<f64> {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    Vec::<f64>::try_from(&t.to_kind(Kind::Double).reshape([-1]).to_device(Device::Cpu)).unwrap_or_default()
+}
+
 impl Losses {
-    /// Names and values (this synchronises with the device).
+    /// Names and values, read in one transfer (a host synchronisation).
     pub fn values(&self) -> Vec<(&'static str, f64)> {
-        self.terms.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
+        let v = read_to_host(&self.stacked());
+        self.terms.iter().map(|(n, _)| *n).zip(v).collect()
     }
 
-    /// The terms as one float64 vector on their device, followed by `extra` (for one
-    /// all-reduce that carries them and a flag).
-    pub fn stacked_with(&self, extra: f64) -> Tensor {
-        let mut v: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.to_kind(tch::Kind::Double).reshape([1])).collect();
-        let device = v.first().map(|t| t.device()).unwrap_or(tch::Device::Cpu);
-        v.push(Tensor::from(extra).to_device(device).reshape([1]));
+    /// The terms as one float64 vector on their device.
+    fn stacked(&self) -> Tensor {
+        let v: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.to_kind(Kind::Double).reshape([1])).collect();
         Tensor::cat(&v, 0)
+    }
+
+    /// The terms followed by `extra`, for one all-reduce that carries them and a flag.
+    pub fn stacked_with(&self, extra: f64) -> Tensor {
+        let s = self.stacked();
+        let flag = Tensor::from(extra).to_device(s.device()).reshape([1]);
+        Tensor::cat(&[s, flag], 0)
     }
 
     /// Whether every term is finite: one fused reduction and a single read.
     pub fn all_finite(&self) -> bool {
-        let terms: Vec<Tensor> = self.terms.iter().map(|(_, t)| t.reshape([1])).collect();
-        Tensor::cat(&terms, 0).isfinite().all().int64_value(&[]) != 0
+        let finite = self.stacked().isfinite().all();
+        read_to_host(&finite).first().is_some_and(|v| *v != 0.0)
     }
 }
 

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::measure::{peak_rss_mb, time};
+use super::measure::{memory_measure, peak_memory_mib, time};
 use crate::config::ModelConfig;
 use crate::model::{Init, TranslationNets};
 
@@ -21,16 +21,25 @@ pub struct InferReport {
     pub reference_ms: f64,
     pub latent_img_per_s: f64,
     pub reference_img_per_s: f64,
-    /// Peak resident memory of the process in MiB (VmHWM; the key keeps the name).
+    /// Peak memory in MiB (the key keeps its first name): see `memory_measure`.
     pub peak_rss_mb: f64,
+    /// What `peak_rss_mb` measures: the process's peak resident set (VmHWM) on the CPU,
+    /// the CUDA caching allocator's peak allocation on a GPU.
+    pub memory_measure: String,
     pub threads: i32,
 }
 
 /// Times latent- and reference-guided translation with randomly initialised networks.
-pub fn infer(preset: &str, device: Device, batch: i64, warmup: usize, iters: usize) -> Result<InferReport> {
-    let cfg = ModelConfig::preset(preset)?;
+pub fn infer(
+    name: &str,
+    cfg: &ModelConfig,
+    device: Device,
+    batch: i64,
+    warmup: usize,
+    iters: usize,
+) -> Result<InferReport> {
     tch::manual_seed(0);
-    let nets = tch::no_grad(|| TranslationNets::new(&Init::new(device, Kind::Float), &cfg));
+    let nets = tch::no_grad(|| TranslationNets::new(&Init::new(device, Kind::Float), cfg));
     for (_, m) in nets.modules() {
         for t in crate::model::Module::named_tensors(m) {
             let _ = t.tensor.set_requires_grad(false);
@@ -52,7 +61,7 @@ pub fn infer(preset: &str, device: Device, batch: i64, warmup: usize, iters: usi
     let reference_ms = time(device, warmup, iters, || tr.generate(&x, &tr.reference_style(&x_ref, &y)));
     Ok(InferReport {
         device: crate::device::describe(device),
-        preset: preset.to_string(),
+        preset: name.to_string(),
         batch,
         img_size: cfg.img_size,
         iters,
@@ -60,7 +69,8 @@ pub fn infer(preset: &str, device: Device, batch: i64, warmup: usize, iters: usi
         reference_ms,
         latent_img_per_s: batch as f64 / latent_ms * 1e3,
         reference_img_per_s: batch as f64 / reference_ms * 1e3,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: peak_memory_mib(device),
+        memory_measure: memory_measure(device).into(),
         threads: tch::get_num_threads(),
     })
 }

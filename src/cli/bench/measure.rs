@@ -14,6 +14,26 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Peak memory in MiB: the CUDA caching allocator's peak allocation on a GPU, else the
+/// process's peak resident set.
+pub fn peak_memory_mib(d: Device) -> f64 {
+    match d {
+        Device::Cuda(i) => {
+            crate::torch_ext::cuda::peak_memory(i).map(|(a, _)| a as f64 / (1 << 20) as f64).unwrap_or(f64::NAN)
+        }
+        _ => peak_rss_mb(),
+    }
+}
+
+/// What [`peak_memory_mib`] measures on `d`, for reports.
+pub fn memory_measure(d: Device) -> &'static str {
+    if d.is_cuda() {
+        "CUDA caching allocator, peak allocated"
+    } else {
+        "process peak RSS (VmHWM)"
+    }
+}
+
 pub fn sync(d: Device) {
     if let Device::Cuda(i) = d {
         tch::Cuda::synchronize(i as i64);

@@ -7,54 +7,67 @@ use anyhow::Result;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::measure::{median, peak_rss_mb};
+use super::measure::{median, memory_measure, peak_memory_mib, sync};
 use crate::config::ModelConfig;
 use crate::model::Init;
+use crate::train::Precision;
 
 #[derive(Debug, Serialize)]
 pub struct TrainReport {
     pub device: String,
     pub preset: String,
     pub precision: String,
+    pub channels_last: bool,
     pub batch: i64,
     pub iters: usize,
     /// Median seconds per full iteration (D latent, D ref, G latent, G ref, EMA).
     pub s_per_iter: f64,
     pub iter_per_s: f64,
-    /// Peak GPU memory in GB (CUDA), or peak RSS of the process (CPU).
+    /// Peak memory in GB: see `memory_measure`.
     pub peak_mem_gb: f64,
+    pub memory_measure: String,
     /// Fraction of the wall time spent waiting for the next batch (0 with synthetic data).
     pub data_wait_fraction: f64,
     pub data: String,
 }
 
-/// Times the training step at a preset with random weights, on synthetic batches or on
-/// real images from `data` (decoded and augmented by the loader's worker threads).
-pub fn train(
-    preset: &str,
-    device: Device,
-    batch: i64,
-    warmup: usize,
-    iters: usize,
-    data: Option<&std::path::Path>,
-    workers: usize,
-) -> Result<TrainReport> {
+/// How to run the benchmark.
+pub struct TrainBench {
+    pub device: Device,
+    pub batch: i64,
+    pub precision: Precision,
+    pub channels_last: bool,
+    pub warmup: usize,
+    pub iters: usize,
+    pub data: Option<std::path::PathBuf>,
+    pub workers: usize,
+}
+
+/// Times the training step with random weights, on synthetic batches or on real images
+/// from `data` (decoded and augmented by the loader's worker threads), the way
+/// `stargan train` runs it: one host read per iteration (the non-finite check).
+pub fn train(name: &str, cfg: &ModelConfig, o: &TrainBench) -> Result<TrainReport> {
     use crate::data::loader::{Loader, LoaderConfig};
     use crate::rng::{latent_codes, Stream};
     use crate::train::optim::Optimizers;
-    use crate::train::step::{train_step, Batch};
+    use crate::train::step::{train_step_with, Batch};
     use crate::train::{Models, TrainConfig};
 
-    let cfg = ModelConfig::preset(preset)?;
+    let (device, batch) = (o.device, o.batch);
     let tcfg = TrainConfig { batch_size: batch, ..TrainConfig::default() };
     tch::manual_seed(0);
-    if device.is_cuda() {
+    if let Device::Cuda(i) = device {
         tch::Cuda::cudnn_set_benchmark(true);
+        crate::torch_ext::cuda::reset_peak_memory(i);
     }
-    let models = Models::new(&Init::new(device, Kind::Float), &cfg);
+    let kind = o.precision.param_kind();
+    let models = Models::new(&Init::new(device, kind), cfg);
+    if o.channels_last {
+        models.to_channels_last();
+    }
     let mut opt = Optimizers::new(&models, &tcfg);
     let mut lambda_ds = tcfg.lambda_ds;
-    let mut loader = match data {
+    let mut loader = match &o.data {
         Some(d) => {
             let folder = crate::data::ImageFolder::open(d)?;
             let lc = LoaderConfig {
@@ -62,7 +75,7 @@ pub fn train(
                 img_size: cfg.img_size as u32,
                 randcrop_prob: 0.5,
                 seed: 0,
-                workers,
+                workers: o.workers,
                 prefetch: 4,
                 start_batch: 0,
             };
@@ -70,74 +83,66 @@ pub fn train(
         }
         None => None,
     };
-    let opts = (Kind::Float, device);
-    let k = cfg.num_domains;
-    let synthetic = || Batch {
-        x_real: Tensor::rand([batch, 3, cfg.img_size, cfg.img_size], opts) * 2.0 - 1.0,
-        y_org: Tensor::randint(k, [batch], (Kind::Int64, device)),
-        x_ref: Tensor::rand([batch, 3, cfg.img_size, cfg.img_size], opts) * 2.0 - 1.0,
-        x_ref2: Tensor::rand([batch, 3, cfg.img_size, cfg.img_size], opts) * 2.0 - 1.0,
-        y_trg: Tensor::randint(k, [batch], (Kind::Int64, device)),
-        z_trg: Tensor::randn([batch, cfg.latent_dim], opts),
-        z_trg2: Tensor::randn([batch, cfg.latent_dim], opts),
+    let img = |t: Tensor| {
+        let t = t.to_kind(kind).to_device(device);
+        if o.channels_last {
+            crate::model::layers::to_channels_last(&t)
+        } else {
+            t
+        }
     };
+    let k = cfg.num_domains;
+    let size = cfg.img_size;
+    let mixed = (o.precision == Precision::Bf16).then_some(device);
     let mut times = Vec::new();
     let (mut waited, mut total) = (0.0, 0.0);
-    for i in 0..warmup + iters {
+    for i in 0..o.warmup + o.iters {
         let start = Instant::now();
-        let b = match &mut loader {
+        let random = || Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let (x, y, r1, r2, yr) = match &mut loader {
             Some(l) => {
                 let tb = l.next_batch()?;
-                Batch {
-                    x_real: tb.x_src.to_device(device),
-                    y_org: tb.y_src.to_device(device),
-                    x_ref: tb.x_ref.to_device(device),
-                    x_ref2: tb.x_ref2.to_device(device),
-                    y_trg: tb.y_ref.to_device(device),
-                    z_trg: latent_codes(0, Stream::TrainZ, i as u64, batch, cfg.latent_dim).to_device(device),
-                    z_trg2: latent_codes(0, Stream::TrainZ2, i as u64, batch, cfg.latent_dim).to_device(device),
-                }
+                (tb.x_src, tb.y_src, tb.x_ref, tb.x_ref2, tb.y_ref)
             }
-            None => synthetic(),
+            None => (random(), Tensor::randint(k, [batch], (Kind::Int64, Device::Cpu)), random(), random(), {
+                Tensor::randint(k, [batch], (Kind::Int64, Device::Cpu))
+            }),
+        };
+        let b = Batch {
+            x_real: img(x),
+            y_org: y.to_device(device),
+            x_ref: img(r1),
+            x_ref2: img(r2),
+            y_trg: yr.to_device(device),
+            z_trg: latent_codes(0, Stream::TrainZ, i as u64, batch, cfg.latent_dim).to_kind(kind).to_device(device),
+            z_trg2: latent_codes(0, Stream::TrainZ2, i as u64, batch, cfg.latent_dim).to_kind(kind).to_device(device),
         };
         let wait = if loader.is_some() { start.elapsed().as_secs_f64() } else { 0.0 };
-        let losses = train_step(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None)?;
-        // Reading the losses synchronises with the device once per iteration.
-        let _ = losses.values();
+        let losses = train_step_with(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None, mixed)?;
+        if !losses.all_finite() {
+            anyhow::bail!("a loss became non-finite at iteration {i} of the benchmark");
+        }
+        sync(device);
         let dt = start.elapsed().as_secs_f64();
-        if i >= warmup {
+        if i >= o.warmup {
             times.push(dt);
             waited += wait;
             total += dt;
         }
     }
     let s = median(times);
-    let peak_mem_gb = if device.is_cuda() { cuda_peak_gb().unwrap_or(f64::NAN) } else { peak_rss_mb() / 1024.0 };
     Ok(TrainReport {
         device: crate::device::describe(device),
-        preset: preset.into(),
-        precision: "fp32".into(),
+        preset: name.into(),
+        precision: format!("{:?}", o.precision).to_lowercase(),
+        channels_last: o.channels_last,
         batch,
-        iters,
+        iters: o.iters,
         s_per_iter: s,
         iter_per_s: 1.0 / s,
-        peak_mem_gb,
+        peak_mem_gb: peak_memory_mib(device) / 1024.0,
+        memory_measure: memory_measure(device).into(),
         data_wait_fraction: if total > 0.0 { waited / total } else { 0.0 },
-        data: data.map(|d| d.display().to_string()).unwrap_or_else(|| "synthetic".into()),
+        data: o.data.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "synthetic".into()),
     })
-}
-
-/// Peak memory used on the GPU by this process, from `nvidia-smi` (tch exposes no CUDA
-/// allocator statistics).
-fn cuda_peak_gb() -> Option<f64> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"])
-        .output()
-        .ok()?;
-    let me = std::process::id().to_string();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.split(',').next().map(str::trim) == Some(me.as_str()))
-        .and_then(|l| l.split(',').nth(1)?.trim().parse::<f64>().ok())
-        .map(|mib| mib / 1024.0)
 }
