@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:-data/emoji64}
 BIN=./target/release/stargan
 ITERS=${ITERS:-40}
-MODEL="--img-size 64 --dim-in 16 --max-conv-dim 64 --style-dim 32 --hidden-dim 128 --batch-size 8"
+MODEL="--img-size 64 --dim-in 16 --max-conv-dim 64 --style-dim 32 --hidden-dim 128 --batch-size 4"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

@@ -94,6 +94,7 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         mean_style_samples: 10,
         eval: None,
         precision: stargan::train::Precision::Fp32,
+        channels_last: false,
         save_all_ranks: false,
         progress_bar: false,
     })

@@ -151,3 +151,14 @@ fn a_dead_rank_stops_the_other_with_a_clear_error() {
     assert!(err.contains("another process probably stopped or crashed"), "{err}");
     eprintln!("rank 0 stopped {:.1} s after rank 1 died", killed.elapsed().as_secs_f64());
 }
+
+#[test]
+fn channels_last_training_gives_the_same_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, last) = (dir.path().join("plain"), dir.path().join("channels-last"));
+    ok(&mut train(&plain, 2, &["--channels-last", "off"]));
+    ok(&mut train(&last, 2, &["--channels-last", "on"]));
+    let ckpt = "checkpoints/000002.safetensors";
+    let d = max_diff(&plain.join(ckpt), &last.join(ckpt));
+    assert!(d < 1e-10, "{d:e}");
+}

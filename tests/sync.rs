@@ -34,6 +34,7 @@ fn one_host_read_per_step() {
         mean_style_samples: 10,
         eval: None,
         precision: Precision::Fp32,
+        channels_last: false,
         save_all_ranks: false,
         progress_bar: false,
     };

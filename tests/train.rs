@@ -45,6 +45,7 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         mean_style_samples: 50,
         eval: None,
         precision: stargan::train::Precision::Fp32,
+        channels_last: false,
         save_all_ranks: false,
         progress_bar: false,
     }

@@ -1,7 +1,7 @@
 //! The `stargan` command line: argument parsing and reporting only; the work is done by
 //! the library.
 
-mod bench;
+pub(crate) mod bench;
 mod data;
 mod demo;
 mod eval;

@@ -52,6 +52,10 @@ pub struct Args {
     /// and losses in float32) or fp64 (for exactness checks).
     #[arg(long, default_value = "fp32")]
     pub precision: String,
+    /// Channels-last weights and images: auto (on CUDA, where cuDNN is faster with it),
+    /// on or off. The results are the same either way.
+    #[arg(long, default_value = "auto")]
+    pub channels_last: String,
 
     // Model.
     #[arg(long, help_heading = "Model")]
@@ -366,6 +370,7 @@ pub fn run(a: Args) -> Result<()> {
         mean_style_samples: a.mean_style_samples,
         eval,
         precision,
+        channels_last: crate::cli::bench::channels_last_choice(&a.channels_last, device)?,
         save_all_ranks: a.save_all_ranks,
         progress_bar: !a.no_progress,
     };

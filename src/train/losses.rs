@@ -36,7 +36,7 @@ pub fn input_gradient(d_out: &Tensor, x_in: &Tensor, create_graph: bool) -> Tens
 /// 0.5 · mean over the batch of the squared L2 norm of each sample's gradient.
 pub fn r1_from_gradient(grad: &Tensor) -> Tensor {
     let n = grad.size()[0];
-    grad.square().view([n, -1]).sum_dim_intlist([1i64].as_slice(), false, None::<Kind>).mean(None::<Kind>) * 0.5
+    grad.square().reshape([n, -1]).sum_dim_intlist([1i64].as_slice(), false, None::<Kind>).mean(None::<Kind>) * 0.5
 }
 
 /// Mean absolute error.

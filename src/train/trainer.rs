@@ -61,6 +61,8 @@ pub struct TrainOptions {
     /// Evaluate the EMA networks every so many iterations (None: never).
     pub eval: Option<EvalSchedule>,
     pub precision: Precision,
+    /// Channels-last weights and images (faster convolutions on GPUs; the same values).
+    pub channels_last: bool,
     /// In a multi-process run, every rank also writes `<out>/rank<R>.safetensors` at the
     /// end (to check that the ranks agree).
     pub save_all_ranks: bool,
@@ -180,13 +182,21 @@ fn to_device_batch(
     let per = n / world as i64;
     let rows = |t: Tensor| t.narrow(0, rank as i64 * per, per);
     let float = |t: Tensor| rows(t).to_kind(kind).to_device(d);
+    let image = |t: Tensor| {
+        let t = float(t);
+        if opts.channels_last {
+            crate::model::layers::to_channels_last(&t)
+        } else {
+            t
+        }
+    };
     let label = |t: Tensor| rows(t).to_device(d);
     let z = |s| latent_codes(cfg.seed, s, it, n, opts.model.latent_dim);
     Batch {
-        x_real: float(b.x_src),
+        x_real: image(b.x_src),
         y_org: label(b.y_src),
-        x_ref: float(b.x_ref),
-        x_ref2: float(b.x_ref2),
+        x_ref: image(b.x_ref),
+        x_ref2: image(b.x_ref2),
         y_trg: label(b.y_ref),
         z_trg: float(z(Stream::TrainZ)),
         z_trg2: float(z(Stream::TrainZ2)),
@@ -284,6 +294,9 @@ impl Trainer {
         }
         let models = Models::new(&Init::new(opts.device, opts.precision.param_kind()), &opts.model);
         load_fan(&models, opts)?;
+        if opts.channels_last {
+            models.to_channels_last();
+        }
         let mut opt = Optimizers::new(&models, &opts.train);
         let mut progress = Progress { iteration: 0, lambda_ds: opts.train.lambda_ds };
         if let Some(p) = resume_from {
