@@ -95,6 +95,7 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         eval: None,
         precision: stargan::train::Precision::Fp32,
         channels_last: false,
+        r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
     })

@@ -7,7 +7,7 @@ use common::*;
 use stargan::model::Init;
 use stargan::rng::{latent_codes, Stream};
 use stargan::train::optim::Optimizers;
-use stargan::train::step::{train_step_with, Batch};
+use stargan::train::step::{train_step_with, Batch, StepOptions};
 use stargan::train::{Models, TrainConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -35,7 +35,10 @@ fn run(mixed: bool) -> (Vec<Vec<(&'static str, f64)>>, Models) {
     let mut lambda_ds = tcfg.lambda_ds;
     let mixed = mixed.then_some(Device::Cpu);
     let losses = (0..20)
-        .map(|it| train_step_with(&models, &mut opt, &tcfg, &mut lambda_ds, &batch(it), None, mixed).unwrap().values())
+        .map(|it| {
+            let o = StepOptions { mixed, ..StepOptions::default() };
+            train_step_with(&models, &mut opt, &tcfg, &mut lambda_ds, &batch(it), &o).unwrap().values()
+        })
         .collect();
     (losses, models)
 }

@@ -35,6 +35,7 @@ fn one_host_read_per_step() {
         eval: None,
         precision: Precision::Fp32,
         channels_last: false,
+        r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
     };

@@ -46,6 +46,7 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         eval: None,
         precision: stargan::train::Precision::Fp32,
         channels_last: false,
+        r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
     }

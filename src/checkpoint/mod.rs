@@ -29,6 +29,8 @@ pub enum CheckpointError {
         "{path} is not a checkpoint: expected a stargan .safetensors file or an official PyTorch .ckpt (legacy or zip)"
     )]
     NotACheckpoint { path: String },
+    #[error("{path} is a folder, not a checkpoint file: pass the .safetensors or .ckpt file itself")]
+    IsFolder { path: String },
     #[error("{path} is truncated: the file ends before all its tensors; download or copy it again")]
     Truncated { path: String },
     #[error("{path} is malformed: {what}")]
@@ -91,6 +93,9 @@ impl Checkpoint {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
         let name = path.display().to_string();
+        if path.is_dir() {
+            return Err(CheckpointError::IsFolder { path: name });
+        }
         let src = FileBytes::open(path).map_err(|reason| CheckpointError::Io { path: name.clone(), reason })?;
         let data = src.bytes();
         if torch_file::is_legacy(data) || torch_file::is_zip(data) {

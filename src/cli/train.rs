@@ -7,6 +7,7 @@ use crate::data::ImageFolder;
 use crate::device::select_device;
 use crate::dist::{placement_from_env, rendezvous_from_env, Backend, ProcessGroup};
 use crate::train::evaluation::EvalSchedule;
+use crate::train::step::R1Mode;
 use crate::train::trainer::{run_with as train_run, Resume, TrainOptions};
 use crate::train::Precision;
 use crate::train::TrainConfig;
@@ -21,7 +22,7 @@ use crate::train::TrainConfig;
 ///   stargan train --data data/emoji64/train --img-size 64 --batch-size 4 --total-iters 2000 --out runs/emoji
 ///   stargan train --out runs/afhq --resume          (continue the newest checkpoint)
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, allow_negative_numbers = true)]
 pub struct Args {
     /// Training images: one sub-folder per domain (sorted names = labels).
     #[arg(long)]
@@ -56,6 +57,11 @@ pub struct Args {
     /// on or off. The results are the same either way.
     #[arg(long, default_value = "auto")]
     pub channels_last: String,
+    /// How R1's input gradient is computed: explicit (D's gradient as an explicit graph,
+    /// the default) or double-backward (autograd through the convolutions twice, as the
+    /// official code; the fallback). Equal to 1e-15 in float64.
+    #[arg(long, default_value = "explicit")]
+    pub r1: String,
 
     // Model.
     #[arg(long, help_heading = "Model")]
@@ -371,6 +377,11 @@ pub fn run(a: Args) -> Result<()> {
         eval,
         precision,
         channels_last: crate::cli::bench::channels_last_choice(&a.channels_last, device)?,
+        r1: match a.r1.as_str() {
+            "explicit" => R1Mode::Explicit,
+            "double-backward" => R1Mode::DoubleBackward,
+            other => anyhow::bail!("--r1 {other}: use explicit or double-backward"),
+        },
         save_all_ranks: a.save_all_ranks,
         progress_bar: !a.no_progress,
     };

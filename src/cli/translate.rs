@@ -16,7 +16,7 @@ use crate::infer::translate::{run as translate, StyleMode, TranslateJob};
 ///   stargan translate --checkpoint 100000_nets_ema.ckpt --preset afhq --input cats/ --domain wild --reference lions/ --out out/
 ///   stargan translate --checkpoint celeba.ckpt --preset celeba-hq --wing wing.ckpt --input me.jpg --domain male --psi 0.7 --out out/
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, allow_negative_numbers = true)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,

@@ -6,7 +6,7 @@ use tch::Tensor;
 
 use super::layers::{
     avg_pool2, instance_norm, lrelu, lrelu_owned, merge_residual, push, upsample2, Conv2d, Init, InstanceNorm, Linear,
-    Module, NamedTensor, Role,
+    Module, NamedTensor, Role, LRELU_SLOPE,
 };
 
 /// Pre-activation residual block of the encoder, the style encoder and the discriminator.
@@ -72,11 +72,12 @@ pub struct ResBlkSaved {
     mid: Tensor,
 }
 
-/// d/dx of LeakyReLU(0.2) at `pre`: 1 where pre > 0, else 0.2. Piecewise constant, so it
-/// carries no gradient of its own.
+/// d/dx of [`lrelu`] at `pre`: 1 where pre > 0, else the slope ([`LRELU_SLOPE`], the same
+/// constant the forward pass uses). Piecewise constant, so it carries no gradient of its
+/// own.
 pub fn lrelu_slope(pre: &Tensor) -> Tensor {
     let pos = pre.detach().gt(0.0).to_kind(pre.kind());
-    pos * 0.8 + 0.2
+    pos * (1.0 - LRELU_SLOPE) + LRELU_SLOPE
 }
 
 /// Gradient through a 2×2 average pool: each input pixel gets a quarter of its output's.
@@ -115,7 +116,9 @@ impl ResBlk {
             g_r = avg_pool2_backward(&g_r);
         }
         let g_r = self.conv1.input_grad(&g_r) * lrelu_slope(&saved.input);
-        g_sc + g_r
+        let g = g_sc + g_r;
+        assert_eq!(g.size(), saved.input.size(), "a ResBlk's input gradient must have its input's shape");
+        g
     }
 }
 

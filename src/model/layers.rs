@@ -169,7 +169,9 @@ impl Conv2d {
     /// The gradient with respect to the input of this (stride-1) convolution, given the
     /// gradient of its output: the transposed convolution with the same weights.
     pub fn input_grad(&self, g: &Tensor) -> Tensor {
-        debug_assert_eq!(self.stride, 1);
+        // A real check, in release builds too: with another stride the transposed
+        // convolution below would be a different (wrong) adjoint.
+        assert_eq!(self.stride, 1, "the explicit input gradient is written for stride-1 convolutions");
         g.conv_transpose2d(&self.weight, None::<Tensor>, [1], [self.padding], [0], 1, [1])
     }
 }

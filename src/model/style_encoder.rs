@@ -65,7 +65,9 @@ impl ConvBody {
         for (b, s) in self.blocks.iter().zip(&saved).rev() {
             g = b.input_grad(&g, s);
         }
-        (out, self.conv_in.input_grad(&g))
+        let g = self.conv_in.input_grad(&g);
+        assert_eq!(g.size(), x.size(), "the input gradient must have the input's shape");
+        (out, g)
     }
 
     /// Index of the module after the trailing LReLU in the official Sequential.

@@ -8,7 +8,7 @@ use crate::torch_ext::{ops, TorchError};
 /// network in one foreach call.
 pub fn update(online: &dyn Module, ema: &dyn Module, beta: f64) -> Result<(), TorchError> {
     let (p, e) = (online.parameters(), ema.parameters());
-    debug_assert!(p.iter().zip(&e).all(|(a, b)| a.name == b.name));
+    assert!(p.len() == e.len() && p.iter().zip(&e).all(|(a, b)| a.name == b.name), "EMA and online networks differ");
     let p: Vec<&tch::Tensor> = p.iter().map(|t| &t.tensor).collect();
     let e: Vec<&tch::Tensor> = e.iter().map(|t| &t.tensor).collect();
     ops::lerp_into(&e, &p, &e, beta)
@@ -18,7 +18,7 @@ pub fn update(online: &dyn Module, ema: &dyn Module, beta: f64) -> Result<(), To
 pub fn copy_all(src: &dyn Module, dst: &dyn Module) {
     tch::no_grad(|| {
         for (s, mut d) in src.named_tensors().into_iter().zip(dst.named_tensors()) {
-            debug_assert_eq!(s.name, d.name);
+            assert_eq!(s.name, d.name, "copying between different networks");
             d.tensor.copy_(&s.tensor);
         }
     });

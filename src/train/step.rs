@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tch::{Device, Kind, Tensor};
 
 use super::config::TrainConfig;
-use super::losses::{adv_loss, l1, r1_from_gradient};
+use super::losses::{adv_loss, l1, r1_from_gradient, r1_reg};
 use super::optim::Optimizers;
 use super::{ema, Models};
 use crate::dist::ProcessGroup;
@@ -102,6 +102,29 @@ fn grads(loss: &Tensor, params: &[Tensor], sync: Option<&ProcessGroup>) -> anyho
     Ok(g)
 }
 
+/// How the R1 penalty's input gradient is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum R1Mode {
+    /// D's input gradient as an explicit graph of transposed convolutions, slope masks
+    /// and pooling adjoints, differentiated with first-order autograd (the default:
+    /// equal to double backward to 1e-15 in float64, and faster).
+    #[default]
+    Explicit,
+    /// The reference: autograd's input gradient with create_graph, then double backward
+    /// through the convolutions, as the official code does. The fallback if D changes.
+    DoubleBackward,
+}
+
+/// What a step needs besides the models and the batch.
+#[derive(Clone, Copy, Default)]
+pub struct StepOptions<'a> {
+    /// The data-parallel group: gradients are averaged over it.
+    pub sync: Option<&'a ProcessGroup>,
+    /// bfloat16 autocast on this device for the forward passes.
+    pub mixed: Option<Device>,
+    pub r1: R1Mode,
+}
+
 /// Autocast for the forward passes of a bf16 run (None: the parameters' own type).
 fn autocast(device: Option<Device>) -> Result<Option<AutocastGuard>, crate::torch_ext::TorchError> {
     device.map(|d| AutocastGuard::new(d, Kind::BFloat16)).transpose()
@@ -115,15 +138,24 @@ fn d_loss(
     x_real: &Tensor,
     src: StyleSource,
     masks: Option<&Masks>,
-    mixed: Option<Device>,
+    o: &StepOptions,
 ) -> anyhow::Result<(Tensor, [Tensor; 3])> {
-    // D's input gradient as an explicit graph: the same R1 as create_graph double
-    // backward (tested to ~1e-15 in float64) without second-order convolution kernels.
     // Always in the parameters' precision (float32 in a bf16 run): the penalty is a
     // squared gradient, and bfloat16's 8-bit mantissa would swamp it.
-    let (out, grad) = m.discriminator.forward_with_input_grad(x_real, &b.y_org);
-    let loss_real = adv_loss(&out, 1.0);
-    let loss_reg = r1_from_gradient(&grad);
+    let (loss_real, loss_reg) = match o.r1 {
+        R1Mode::Explicit => {
+            // D's input gradient as an explicit graph: the same R1 as create_graph double
+            // backward (tested to ~1e-15 in float64) without second-order kernels.
+            let (out, grad) = m.discriminator.forward_with_input_grad(x_real, &b.y_org);
+            (adv_loss(&out, 1.0), r1_from_gradient(&grad))
+        }
+        R1Mode::DoubleBackward => {
+            let x = x_real.detach().set_requires_grad(true);
+            let out = m.discriminator.forward(&x, &b.y_org);
+            (adv_loss(&out, 1.0), r1_reg(&out, &x))
+        }
+    };
+    let mixed = o.mixed;
     let out = {
         let _mixed = autocast(mixed)?;
         let x_fake = tch::no_grad(|| {
@@ -188,20 +220,20 @@ pub fn train_step(
     b: &Batch,
     sync: Option<&ProcessGroup>,
 ) -> anyhow::Result<Losses> {
-    train_step_with(m, opt, cfg, lambda_ds, b, sync, None)
+    train_step_with(m, opt, cfg, lambda_ds, b, &StepOptions { sync, ..StepOptions::default() })
 }
 
-/// [`train_step`], with the forward passes under bfloat16 autocast on `mixed` (the
-/// device) when given. Autocast ends before each backward pass.
+/// [`train_step`] with options: bfloat16 autocast for the forward passes (it ends
+/// before each backward pass), and the way R1 is computed.
 pub fn train_step_with(
     m: &Models,
     opt: &mut Optimizers,
     cfg: &TrainConfig,
     lambda_ds: &mut f64,
     b: &Batch,
-    sync: Option<&ProcessGroup>,
-    mixed: Option<Device>,
+    o: &StepOptions,
 ) -> anyhow::Result<Losses> {
+    let (sync, mixed) = (o.sync, o.mixed);
     let masks = m.fan.as_ref().map(|fan| fan.masks(&b.x_real));
     let masks = masks.as_ref();
     let x_real = b.x_real.detach();
@@ -213,7 +245,7 @@ pub fn train_step_with(
     for (prefix, src) in
         [("D/latent", StyleSource::Latent(&b.z_trg, &b.z_trg2)), ("D/ref", StyleSource::Reference(&b.x_ref, &b.x_ref2))]
     {
-        let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks, mixed)?;
+        let (loss, [real, fake, reg]) = d_loss(m, cfg, b, &x_real, src, masks, o)?;
         opt.discriminator.step(&grads(&loss, &d_params, sync)?)?;
         let names: [&'static str; 3] = if prefix == "D/latent" {
             ["D/latent_real", "D/latent_fake", "D/latent_reg"]

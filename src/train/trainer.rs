@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 use super::checkpoint::{self as ckpt, Progress};
 use super::evaluation::{EvalSchedule, PeriodicEval};
 use super::optim::Optimizers;
-use super::step::{train_step_with, Batch, Losses};
+use super::step::{train_step_with, Batch, Losses, R1Mode, StepOptions};
 use super::{report, Models, Precision, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
@@ -63,6 +63,7 @@ pub struct TrainOptions {
     pub precision: Precision,
     /// Channels-last weights and images (faster convolutions on GPUs; the same values).
     pub channels_last: bool,
+    pub r1: R1Mode,
     /// In a multi-process run, every rank also writes `<out>/rank<R>.safetensors` at the
     /// end (to check that the ranks agree).
     pub save_all_ranks: bool,
@@ -524,8 +525,12 @@ impl<'a> Hooks<'a> {
 /// One training step at the run's precision: bf16 runs the forward passes under
 /// autocast (see [`train_step`]).
 fn step_at(opts: &TrainOptions, t: &mut Trainer, batch: &Batch, group: Option<&ProcessGroup>) -> Result<Losses> {
-    let autocast = matches!(opts.precision, Precision::Bf16).then_some(opts.device);
-    train_step_with(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, batch, group, autocast)
+    let o = StepOptions {
+        sync: group,
+        mixed: matches!(opts.precision, Precision::Bf16).then_some(opts.device),
+        r1: opts.r1,
+    };
+    train_step_with(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, batch, &o)
 }
 
 /// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its

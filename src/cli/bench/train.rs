@@ -50,7 +50,7 @@ pub fn train(name: &str, cfg: &ModelConfig, o: &TrainBench) -> Result<TrainRepor
     use crate::data::loader::{Loader, LoaderConfig};
     use crate::rng::{latent_codes, Stream};
     use crate::train::optim::Optimizers;
-    use crate::train::step::{train_step_with, Batch};
+    use crate::train::step::{train_step_with, Batch, StepOptions};
     use crate::train::{Models, TrainConfig};
 
     let (device, batch) = (o.device, o.batch);
@@ -118,7 +118,14 @@ pub fn train(name: &str, cfg: &ModelConfig, o: &TrainBench) -> Result<TrainRepor
             z_trg2: latent_codes(0, Stream::TrainZ2, i as u64, batch, cfg.latent_dim).to_kind(kind).to_device(device),
         };
         let wait = if loader.is_some() { start.elapsed().as_secs_f64() } else { 0.0 };
-        let losses = train_step_with(&models, &mut opt, &tcfg, &mut lambda_ds, &b, None, mixed)?;
+        let losses = train_step_with(
+            &models,
+            &mut opt,
+            &tcfg,
+            &mut lambda_ds,
+            &b,
+            &StepOptions { mixed, ..Default::default() },
+        )?;
         if !losses.all_finite() {
             anyhow::bail!("a loss became non-finite at iteration {i} of the benchmark");
         }
