@@ -177,19 +177,36 @@ pub fn write_atomic(
 
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(werr)?;
-    let mut tmp = tempfile_in(dir, path).map_err(werr)?;
-    tmp.1.write_all(&bytes).map_err(werr)?;
-    tmp.1.sync_all().map_err(werr)?;
-    drop(tmp.1);
-    std::fs::rename(&tmp.0, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp.0);
-        werr(e)
-    })?;
+    let (tmp_path, mut file) = tempfile_in(dir, path).map_err(werr)?;
+    // Whatever fails (a full disk, a file-size limit), the partial file goes and the
+    // previous file at `path` stays as it was.
+    let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp_path, path)) {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(werr(e));
+    }
     // Make the rename itself durable.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Removes the temporary files that writers of other processes left in `dir` (a run
+/// killed in the middle of a save): `.<name>.tmp-<pid>-<n>` with a pid that is not ours.
+pub fn remove_stale_temp_files(dir: &Path) {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")).map(|(_, r)| r) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()) && pid != me {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A new temporary file next to `target` (same file system, so rename is atomic).

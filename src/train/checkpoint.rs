@@ -130,8 +130,10 @@ pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &Mode
     Ok(Progress { iteration, lambda_ds })
 }
 
-/// Removes all but the newest `keep` checkpoints in `dir`.
+/// Removes all but the newest `keep` checkpoints in `dir`, and the temporary files of
+/// saves that a killed run left behind.
 pub fn prune(dir: &Path, keep: usize) {
+    crate::checkpoint::native::remove_stale_temp_files(dir);
     let all = list(dir);
     if all.len() > keep {
         for (_, p) in &all[..all.len() - keep] {

@@ -427,6 +427,7 @@ impl<'a> Hooks<'a> {
         if let Some(s) = &self.sampler {
             if Self::due(self.opts.sample_every, step, total) {
                 s.write(&t.models, self.opts, step, &self.setup.sample_dir)?;
+                crate::checkpoint::native::remove_stale_temp_files(&self.setup.sample_dir);
                 report::write(&self.opts.out)?;
             }
         }
