@@ -15,7 +15,7 @@ export LIBTORCH_USE_PYTORCH := 1
 
 CARGO ?= cargo
 
-.PHONY: all build test demo demo-train serve venv fmt lint clean-venv
+.PHONY: all build test demo demo-train serve venv fmt lint clean-venv device-bundle
 
 all: build
 
@@ -64,6 +64,20 @@ demo-train: build
 test: $(STAMP)
 	@scripts/ensure-chromium.sh
 	$(CARGO) test --no-fail-fast
+
+# Everything the GPU check needs, built here (no build on the GPU machine): the release
+# binary, the test binaries, the parity fixtures and scripts/device-check.sh, in .device/.
+# On the GPU machine: export LD_LIBRARY_PATH=<torch>/lib; cd .device && ./run.sh OUT_DIR
+SHARED ?= ../shared
+device-bundle: build
+	$(CARGO) test --release --no-run
+	rm -rf .device && mkdir -p .device/tests .device/fixtures
+	cp target/release/stargan scripts/device-check.sh .device/
+	find target/release/deps -maxdepth 1 -type f -executable -name 'cuda-*' -exec cp {} .device/tests/ \;
+	cp -r $(SHARED)/fixtures/parity .device/fixtures/
+	printf '#!/bin/bash\ncd "$$(dirname "$$0")"\nSTARGAN_FIXTURES=$$PWD/fixtures BIN=$$PWD/stargan TEST_DIR=$$PWD/tests exec ./device-check.sh "$${1:-out}"\n' > .device/run.sh
+	chmod +x .device/run.sh
+	@echo ">> .device/ is ready: carry it to the GPU machine and run .device/run.sh OUT_DIR"
 
 fmt:
 	$(CARGO) fmt --all

@@ -32,6 +32,8 @@ pub enum ConfigError {
     ImgSize(i64),
     #[error("{name} must be at least 1, got {value}")]
     NonPositive { name: &'static str, value: i64 },
+    #[error("{name} = {value} is larger than this tool supports ({max}); the released models use far less")]
+    TooLarge { name: &'static str, value: i64, max: i64 },
     #[error("dim_in {dim_in} is larger than max_conv_dim {max_conv_dim}: lower dim_in or raise max_conv_dim")]
     DimIn { dim_in: i64, max_conv_dim: i64 },
     #[error("w_hpf must be a finite number >= 0 (0 = no high-pass path, 1 = CelebA-HQ), got {0}")]
@@ -123,16 +125,22 @@ impl ModelConfig {
         if self.img_size < 32 || self.img_size.count_ones() != 1 {
             return Err(ConfigError::ImgSize(self.img_size));
         }
-        for (name, value) in [
-            ("num_domains", self.num_domains),
-            ("latent_dim", self.latent_dim),
-            ("style_dim", self.style_dim),
-            ("hidden_dim", self.hidden_dim),
-            ("dim_in", self.dim_in),
-            ("max_conv_dim", self.max_conv_dim),
+        // Upper bounds far above any real model, so that a configuration read from an
+        // untrusted file cannot ask for networks of absurd size.
+        for (name, value, max) in [
+            ("img_size", self.img_size, 4096),
+            ("num_domains", self.num_domains, 4096),
+            ("latent_dim", self.latent_dim, 8192),
+            ("style_dim", self.style_dim, 8192),
+            ("hidden_dim", self.hidden_dim, 8192),
+            ("dim_in", self.dim_in, 8192),
+            ("max_conv_dim", self.max_conv_dim, 8192),
         ] {
             if value < 1 {
                 return Err(ConfigError::NonPositive { name, value });
+            }
+            if value > max {
+                return Err(ConfigError::TooLarge { name, value, max });
             }
         }
         if self.dim_in > self.max_conv_dim {

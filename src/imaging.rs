@@ -89,8 +89,11 @@ pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
     let fmt = image::ImageFormat::from_path(path)
         .with_context(|| format!("unknown image extension in {}", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    if let Err(e) = img.save_with_format(&tmp, fmt).map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?)) {
+    let tmp =
+        dir.join(format!(".{}.tmp-{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    if let Err(e) =
+        img.save_with_format(&tmp, fmt).map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?))
+    {
         // A full disk leaves no partial file behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e.context(format!("cannot write {}", path.display())));

@@ -76,9 +76,23 @@ impl Fixture {
     }
 }
 
+/// With `STARGAN_RELIABILITY_TABLE=<file>`, every row is also appended to that file as
+/// a Markdown table row (how the table of docs/reliability.md is made).
+fn record(f: &Fixture, args: &[String], status: Option<i32>, err: &str) {
+    let Some(file) = std::env::var_os("STARGAN_RELIABILITY_TABLE") else { return };
+    let tmp = f.dir.path().display().to_string();
+    let cmd = args.iter().map(|a| a.replace(&tmp, "…")).collect::<Vec<_>>().join(" ");
+    let msg = err.lines().find(|l| l.starts_with("error")).unwrap_or("(works)").replace(&tmp, "…").replace('|', "\\|");
+    let row = format!("| `stargan {cmd}` | {} | {msg} |\n", status.map(|c| c.to_string()).unwrap_or_default());
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file).unwrap();
+    out.write_all(row.as_bytes()).unwrap();
+}
+
 fn check(f: &Fixture, args: &[String], expect: Expect) {
     let o = stargan_bin().args(args).current_dir(f.dir.path()).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    record(f, args, o.status.code(), &err);
     let shown = format!("stargan {}\n{err}", args.join(" "));
     for bad in ["panicked", "internal error", "stack backtrace", "RUST_BACKTRACE", "Exception raised from"] {
         assert!(!err.contains(bad), "{bad} in the output of {shown}");

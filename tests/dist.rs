@@ -162,3 +162,28 @@ fn channels_last_training_gives_the_same_parameters() {
     let d = max_diff(&plain.join(ckpt), &last.join(ckpt));
     assert!(d < 1e-10, "{d:e}");
 }
+
+#[test]
+fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut c = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"]);
+    let mut launcher = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the ranks did not start training");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // As a terminal's Ctrl-C would reach the launcher (the ranks have their own group).
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGINT) };
+    let status = launcher.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(launcher.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "a clean stop: {err}");
+    assert!(err.contains("stopped at iteration"), "{err}");
+    // The newest checkpoint is the step every rank stopped after (the last logged one).
+    let newest = stargan::train::checkpoint::list(&out.join("checkpoints")).last().unwrap().0;
+    let logged = std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().count() as i64;
+    assert_eq!(newest, logged);
+}

@@ -74,7 +74,10 @@ fn sigkill_anywhere_then_resume_equals_an_uninterrupted_run() {
                 break;
             }
             let writing = !temp_files(&ckpts).is_empty();
-            if (target_write && writing) || (!target_write && Instant::now() > deadline) || (kills < 10 && kills == 0 && Instant::now() > deadline) {
+            if (target_write && writing)
+                || (!target_write && Instant::now() > deadline)
+                || (kills < 10 && kills == 0 && Instant::now() > deadline)
+            {
                 kill(&mut child);
                 killed = true;
                 kills += 1;
@@ -133,16 +136,22 @@ fn a_full_disk_stops_the_run_with_the_file_and_the_cause_and_keeps_the_last_chec
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("cannot write") && err.contains("000004.safetensors") && err.contains("File too large"), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains("000004.safetensors") && err.contains("File too large"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(std::fs::read(&good).unwrap(), before, "the last checkpoint is untouched");
     assert!(Checkpoint::open(&good).is_ok());
     assert!(!run.join("checkpoints/000004.safetensors").exists());
     assert!(temp_files(&run.join("checkpoints")).is_empty(), "no partial file left");
     // Sample grids that do not fit: the same, for the image.
-    let o = with_file_size_limit(train(&run, 4, &["--save-every", "2", "--sample-every", "3", "--sample-size", "3"]), 4 * 1024)
-        .output()
-        .unwrap();
+    let o = with_file_size_limit(
+        train(&run, 4, &["--save-every", "2", "--sample-every", "3", "--sample-size", "3"]),
+        4 * 1024,
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("cannot write") && err.contains("samples/000003_"), "{err}");

@@ -136,7 +136,14 @@ impl Resolver<'_> {
         }
         let numel = storage.data.numel() as i64;
         let empty = size.contains(&0);
-        let last = offset + size.iter().zip(&stride).map(|(s, st)| (s - 1).max(0) * st).sum::<i64>();
+        // Checked: sizes and strides come from the file.
+        let last = size
+            .iter()
+            .zip(&stride)
+            .try_fold(offset, |acc, (s, st)| (s - 1).max(0).checked_mul(*st).and_then(|x| acc.checked_add(x)));
+        let Some(last) = last else {
+            return Err(self.bad(format!("invalid tensor geometry: size {size:?}, stride {stride:?}, offset {offset}")));
+        };
         if !empty && last >= numel {
             return Err(self.bad(format!(
                 "tensor of size {size:?} at offset {offset} reaches past its storage of {numel} elements (truncated file?)"
@@ -317,10 +324,23 @@ fn read_zip(file: &str, src: &FileBytes) -> Result<Obj, CheckpointError> {
         .ok_or_else(|| bad("zip archive without data.pkl: not a PyTorch checkpoint".into()))?
         .clone();
     let prefix = pkl.strip_suffix("data.pkl").unwrap_or("").to_string();
+    // An entry is read only up to what its compressed size can honestly expand to
+    // (deflate's ratio is at most 1032:1): a zip bomb is refused, not allocated.
     let read_entry = |archive: &mut zip::ZipArchive<_>, name: &str| -> Result<Vec<u8>, CheckpointError> {
-        let mut f = archive.by_name(name).map_err(|e| bad(format!("entry '{name}': {e}")))?;
+        let f = archive.by_name(name).map_err(|e| bad(format!("entry '{name}': {e}")))?;
+        let limit = f.compressed_size().saturating_mul(1032).saturating_add(1024).min(data.len() as u64 * 1032 + 1024);
+        if f.size() > limit {
+            return Err(bad(format!(
+                "entry '{name}' claims {} bytes from {} compressed",
+                f.size(),
+                f.compressed_size()
+            )));
+        }
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(|e| bad(format!("entry '{name}': {e}")))?;
+        f.take(limit + 1).read_to_end(&mut buf).map_err(|e| bad(format!("entry '{name}': {e}")))?;
+        if buf.len() as u64 > limit {
+            return Err(bad(format!("entry '{name}' expands beyond what its size allows")));
+        }
         Ok(buf)
     };
     let pickled = read_entry(&mut archive, &pkl)?;
@@ -335,7 +355,7 @@ fn read_zip(file: &str, src: &FileBytes) -> Result<Obj, CheckpointError> {
             let entry = archive.by_name(&name).map_err(|e| bad(format!("entry '{name}': {e}")))?;
             (entry.compression() == zip::CompressionMethod::Stored).then(|| {
                 let start = entry.data_start() as usize;
-                start..start + entry.size() as usize
+                start..start.saturating_add(entry.size() as usize)
             })
         };
         let storage = match stored {

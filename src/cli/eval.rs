@@ -126,6 +126,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.num_outs == 0 {
         bail!("--num-outs must be at least 1");
     }
+    if a.max_per_domain == Some(0) {
+        bail!("--max-per-domain must be at least 1");
+    }
     let train = ImageFolder::open(&a.data.join("train")).context("--data must contain train/ and val/")?;
     let val = ImageFolder::open(&a.data.join("val")).context("--data must contain train/ and val/")?;
     val.expect_names(&train.domains)?;

@@ -20,10 +20,14 @@ pub struct Args {
     /// Store float16 (half the size); refused if a translation moves by more than 1/255.
     #[arg(long)]
     pub half: bool,
+    /// FAN weights (official wing.ckpt) for a model with face masks whose checkpoint
+    /// lacks them; they are written into the exported file.
+    #[arg(long)]
+    pub wing: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let r = export(&a.checkpoint, &a.out, a.half)?;
+    let r = export(&a.checkpoint, &a.out, a.half, a.wing.as_deref())?;
     eprintln!(
         "wrote {} ({:.1} MB{}; largest change of a translated pixel: {} of 255)",
         r.path.display(),

@@ -239,6 +239,7 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         // Without a preset: one domain per sub-folder of the data.
         None => ModelConfig::official(256, ImageFolder::open(&data)?.domains.len() as i64, 0.0),
     };
+    let base_size = model.img_size;
     if let Some(m) = &file.model {
         model = merge(&model, m).context("in the \"model\" settings")?;
     }
@@ -247,9 +248,11 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
     }
     if let Some(v) = a.img_size {
         model.img_size = v;
-        if a.dim_in.is_none() && file.model.as_ref().and_then(|m| m.get("dim_in")).is_none() && v > 0 {
-            model.dim_in = default_dim_in(v).min(model.max_conv_dim);
-        }
+    }
+    // A new image size without a width: the official width for that size.
+    let dim_in_given = a.dim_in.is_some() || file.model.as_ref().and_then(|m| m.get("dim_in")).is_some();
+    if model.img_size != base_size && !dim_in_given && model.img_size > 0 {
+        model.dim_in = default_dim_in(model.img_size).min(model.max_conv_dim);
     }
     macro_rules! set {
         ($dst:expr, $($f:ident),*) => { $( if let Some(v) = a.$f { $dst.$f = v; } )* };

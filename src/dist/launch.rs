@@ -1,12 +1,19 @@
 //! `stargan train --nproc N`: starts N copies of the same command on this machine with
 //! the environment torchrun would give them (RANK, WORLD_SIZE, LOCAL_RANK,
-//! LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and waits for them. When one fails the
-//! others are stopped; SIGINT/SIGTERM are passed on, so the run stops cleanly with a
-//! checkpoint.
+//! LOCAL_WORLD_SIZE) and waits for them.
+//!
+//! - The processes meet through a file store in a private temporary folder: nothing
+//!   listens on the network, and no port can be taken in between.
+//! - They run in their own process group, so the terminal's Ctrl-C reaches only this
+//!   launcher, which passes SIGTERM on once: the run stops cleanly, with a checkpoint. A
+//!   second Ctrl-C kills them.
+//! - When one fails the others are stopped (SIGTERM, then SIGKILL after a grace period).
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +21,9 @@ use anyhow::{bail, Context, Result};
 
 /// Set in the environment of the processes the launcher starts.
 pub const LAUNCHED_ENV: &str = "STARGAN_LAUNCHED";
+
+/// How long stopped processes get before they are killed.
+const GRACE: Duration = Duration::from_secs(30);
 
 /// The command line without `--nproc N` / `--nproc=N`.
 pub fn strip_nproc(args: &[OsString]) -> Vec<OsString> {
@@ -34,14 +44,59 @@ pub fn strip_nproc(args: &[OsString]) -> Vec<OsString> {
     out
 }
 
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port on 127.0.0.1")?;
-    Ok(l.local_addr()?.port())
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child we started and have not reaped.
+    unsafe { libc::kill(child.id() as i32, sig) };
 }
 
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on a child we started (and have not reaped).
-    unsafe { libc::kill(child.id() as i32, sig) };
+/// A folder only this user can enter, removed when dropped.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn new() -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("stargan-rendezvous-{}-{nanos}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create the rendezvous folder {}", dir.display()))?;
+        Ok(PrivateDir(dir))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The processes of a run: stopped and reaped whatever happens to the launcher.
+struct Ranks {
+    children: Vec<Child>,
+    exited: Vec<Option<std::process::ExitStatus>>,
+}
+
+impl Ranks {
+    fn signal_running(&self, sig: i32) {
+        for (c, s) in self.children.iter().zip(&self.exited) {
+            if s.is_none() {
+                signal(c, sig);
+            }
+        }
+    }
+}
+
+impl Drop for Ranks {
+    fn drop(&mut self) {
+        if self.exited.iter().any(Option::is_none) {
+            self.signal_running(libc::SIGKILL);
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Runs `args` (the program's own arguments, without `--nproc`) as `nproc` ranks and
@@ -51,86 +106,88 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
         bail!("--nproc must be at least 2 (1 is a plain run)");
     }
     let exe = std::env::current_exe().context("cannot find the stargan executable")?;
-    let port = free_port()?;
-    let mut children: Vec<Child> = Vec::with_capacity(nproc);
-    for rank in 0..nproc {
-        let child = Command::new(&exe)
-            .args(&args[1..])
-            .env("RANK", rank.to_string())
-            .env("LOCAL_RANK", rank.to_string())
-            .env("WORLD_SIZE", nproc.to_string())
-            .env("LOCAL_WORLD_SIZE", nproc.to_string())
-            .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", port.to_string())
-            .env(LAUNCHED_ENV, "1")
-            .spawn()
-            .with_context(|| format!("cannot start rank {rank}"))?;
-        children.push(child);
-    }
-    eprintln!("started {nproc} processes (ranks 0–{}), rendezvous at 127.0.0.1:{port}", nproc - 1);
-    let stop = Arc::new(AtomicBool::new(false));
+    // Signals first: a Ctrl-C while the ranks start must not leave them running.
+    let signals = Arc::new(AtomicUsize::new(0));
     let mut handlers = Vec::new();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        handlers.push(signal_hook::flag::register(sig, stop.clone())?);
+        let n = signals.clone();
+        // SAFETY: the handler only increments an atomic.
+        handlers.push(unsafe {
+            signal_hook::low_level::register(sig, move || {
+                n.fetch_add(1, Ordering::SeqCst);
+            })
+        }?);
     }
-    let result = supervise(&mut children, &stop);
+    let result = (|| {
+        let dir = PrivateDir::new()?;
+        let store = dir.0.join("store");
+        let mut ranks = Ranks { children: Vec::with_capacity(nproc), exited: vec![None; nproc] };
+        for rank in 0..nproc {
+            let child = Command::new(&exe)
+                .args(&args[1..])
+                .env("RANK", rank.to_string())
+                .env("LOCAL_RANK", rank.to_string())
+                .env("WORLD_SIZE", nproc.to_string())
+                .env("LOCAL_WORLD_SIZE", nproc.to_string())
+                .env("STARGAN_DIST_FILE", &store)
+                .env(LAUNCHED_ENV, "1")
+                .process_group(0)
+                .spawn()
+                .with_context(|| format!("cannot start rank {rank}"))?;
+            ranks.children.push(child);
+        }
+        ranks.exited.truncate(ranks.children.len());
+        eprintln!("started {nproc} processes (ranks 0–{})", nproc - 1);
+        supervise(&mut ranks, &signals)
+    })();
     for h in handlers {
         signal_hook::low_level::unregister(h);
     }
     result
 }
 
-fn supervise(children: &mut [Child], stop: &AtomicBool) -> Result<()> {
-    let mut status: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
-    let mut forwarded = false;
+fn supervise(ranks: &mut Ranks, signals: &AtomicUsize) -> Result<()> {
+    let mut forwarded = 0;
     let mut failed: Option<(usize, std::process::ExitStatus)> = None;
     let mut deadline: Option<Instant> = None;
     loop {
-        if stop.load(Ordering::Relaxed) && !forwarded {
-            for (c, s) in children.iter().zip(&status) {
-                if s.is_none() {
-                    signal(c, libc::SIGTERM);
+        let asked = signals.load(Ordering::SeqCst);
+        if asked > forwarded {
+            // The first request stops the ranks cleanly; another kills them.
+            ranks.signal_running(if forwarded == 0 { libc::SIGTERM } else { libc::SIGKILL });
+            deadline.get_or_insert(Instant::now() + GRACE);
+            forwarded = asked;
+        }
+        for rank in 0..ranks.children.len() {
+            if ranks.exited[rank].is_some() {
+                continue;
+            }
+            if let Some(s) = ranks.children[rank].try_wait()? {
+                ranks.exited[rank] = Some(s);
+                if !s.success() && failed.is_none() && forwarded == 0 {
+                    failed = Some((rank, s));
+                    // The others cannot finish without it.
+                    ranks.signal_running(libc::SIGTERM);
+                    deadline.get_or_insert(Instant::now() + GRACE);
                 }
             }
-            forwarded = true;
         }
-        let mut newly_failed = false;
-        for (rank, c) in children.iter_mut().enumerate() {
-            if status[rank].is_none() {
-                if let Some(s) = c.try_wait()? {
-                    status[rank] = Some(s);
-                    if !s.success() && failed.is_none() {
-                        failed = Some((rank, s));
-                        newly_failed = true;
-                    }
-                }
-            }
-        }
-        if newly_failed {
-            // The others cannot finish without it: stop them, and kill them if they have
-            // not stopped within a grace period.
-            for (other, s) in children.iter().zip(&status) {
-                if s.is_none() {
-                    signal(other, libc::SIGTERM);
-                }
-            }
-            deadline = Some(Instant::now() + Duration::from_secs(30));
-        }
-        if status.iter().all(Option::is_some) {
+        if ranks.exited.iter().all(Option::is_some) {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            for (c, s) in children.iter().zip(&status) {
-                if s.is_none() {
-                    signal(c, libc::SIGKILL);
-                }
-            }
+            ranks.signal_running(libc::SIGKILL);
             deadline = None;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     if let Some((rank, s)) = failed {
         bail!("rank {rank} failed ({s}); the other ranks were stopped");
+    }
+    if let Some((rank, s)) =
+        ranks.exited.iter().enumerate().find_map(|(r, s)| s.filter(|s| !s.success()).map(|s| (r, s)))
+    {
+        bail!("rank {rank} ended with {s} after the stop request");
     }
     Ok(())
 }

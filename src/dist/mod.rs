@@ -109,6 +109,12 @@ impl ProcessGroup {
         if backend == Backend::Nccl && !nccl_built() {
             bail!("this stargan was built without NCCL (the CUDA headers were missing at build time); use Gloo");
         }
+        if backend == Backend::Nccl && std::env::var_os("TORCH_NCCL_BLOCKING_WAIT").is_none() {
+            // Without it a failed NCCL collective is caught by NCCL's watchdog thread,
+            // which ends the process; with it the wait itself fails, and we return the
+            // error. Set before the group exists (it reads the variable then).
+            std::env::set_var("TORCH_NCCL_BLOCKING_WAIT", "1");
+        }
         // Keys of a restarted torchrun attempt must not meet the old ones.
         let prefix = format!("stargan/attempt_{}", env("TORCHELASTIC_RESTART_COUNT").unwrap_or_else(|| "0".into()));
         let prefix = CString::new(prefix)?;
@@ -143,6 +149,9 @@ impl ProcessGroup {
                 placement.world
             )
         })?;
+        if raw.is_null() {
+            bail!("rank {} could not join the process group (no group was returned)", placement.rank);
+        }
         Ok(ProcessGroup { raw, placement, backend })
     }
 
@@ -163,9 +172,10 @@ impl ProcessGroup {
         )
     }
 
-    /// Sums `ts` over the ranks in place.
-    fn all_reduce_sum(&self, ts: &[&Tensor]) -> Result<()> {
-        let p = ptrs(ts);
+    /// Sums `t` over the ranks in place. (One tensor: in c10d a list means one tensor per
+    /// local device.)
+    fn all_reduce_sum(&self, t: &Tensor) -> Result<()> {
+        let p = ptrs(&[t]);
         // SAFETY: valid tensor pointers borrowed for the call; `raw` is live.
         check(unsafe { ffi::stargan_group_allreduce_sum(self.raw, p.as_ptr(), p.len()) })
             .map_err(|e| self.lost("all-reduce", e))
@@ -192,7 +202,7 @@ impl ProcessGroup {
                 }
                 let group = &ts[start..end];
                 let flat = Tensor::cat(&group.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0);
-                self.all_reduce_sum(&[&flat])?;
+                self.all_reduce_sum(&flat)?;
                 let mut offset = 0;
                 for t in group {
                     let n = t.numel() as i64;
@@ -214,6 +224,31 @@ impl ProcessGroup {
             .map_err(|e| self.lost("broadcast", e))
     }
 
+    /// Fails on every rank unless all ranks hold rank 0's `values` (the iteration and λ_ds
+    /// they resume from, say: ranks that read different checkpoints would otherwise run
+    /// different numbers of steps and wait for each other forever).
+    pub fn check_agreement(&self, what: &str, values: &[f64]) -> Result<()> {
+        let mine = Tensor::from_slice(values).to_kind(Kind::Double);
+        let mine =
+            if self.backend == Backend::Nccl { mine.to_device(Device::Cuda(self.placement.local_rank)) } else { mine };
+        let theirs = mine.copy();
+        self.broadcast_from_rank0(&[&theirs])?;
+        let diff = crate::train::step::read_to_host(&(&theirs - &mine).abs().max());
+        let differs = diff.first().is_some_and(|d| *d != 0.0);
+        // Every rank learns whether any rank differs, so that all stop together.
+        let any = Tensor::from_slice(&[if differs { 1.0f64 } else { 0.0 }]);
+        let any =
+            if self.backend == Backend::Nccl { any.to_device(Device::Cuda(self.placement.local_rank)) } else { any };
+        self.all_reduce_sum(&any)?;
+        if crate::train::step::read_to_host(&any).first().is_some_and(|v| *v > 0.0) {
+            bail!(
+                "the processes disagree on {what} (this one has {values:?}): give every machine the same run folder \
+                 (a shared file system) or the same checkpoint"
+            );
+        }
+        Ok(())
+    }
+
     pub fn barrier(&self) -> Result<()> {
         // SAFETY: `raw` is live.
         check(unsafe { ffi::stargan_group_barrier(self.raw) }).map_err(|e| self.lost("barrier", e))
@@ -224,7 +259,7 @@ impl ProcessGroup {
     pub fn mean_of(&self, values: &Tensor) -> Result<Vec<f64>> {
         let v = values.to_kind(Kind::Double).reshape([-1]).contiguous();
         let v = if self.backend == Backend::Gloo { v.to_device(Device::Cpu) } else { v };
-        self.all_reduce_sum(&[&v])?;
+        self.all_reduce_sum(&v)?;
         Ok(crate::train::step::read_to_host(&(v / self.world() as f64)))
     }
 }

@@ -118,7 +118,7 @@ pub fn run(m: &LoadedModel, o: &DemoOptions) -> Result<DemoReport> {
     let mut latent: Vec<Vec<RgbImage>> = vec![Vec::new(); n as usize];
     let mut mean_styles = Vec::new();
     for y in 0..k {
-        let s_avg = mean_style(m, y, o.mean_style_samples, o.seed, o.cache.as_deref())?;
+        let s_avg = mean_style(m, y, o.mean_style_samples, o.cache.as_deref())?;
         let s_all = truncate(
             &s_avg.expand([o.styles as i64, -1], true),
             &t.latent_style(&z, &Tensor::full([o.styles as i64], y, (Kind::Int64, d))),

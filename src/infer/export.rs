@@ -47,18 +47,28 @@ fn probe(m: &LoadedModel) -> Result<Vec<u8>> {
     Ok(imaging::to_images(&Tensor::cat(&[latent, reference], 0)).into_iter().flat_map(|i| i.into_raw()).collect())
 }
 
-/// Writes the inference networks of `checkpoint` to `out`; with `half`, as float16, which
-/// is refused if any probe pixel moves by more than one 8-bit level.
-pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport> {
+/// Writes the inference networks of `checkpoint` to `out` (with the face-alignment
+/// network when the model uses masks: from the checkpoint, or from `wing`); with `half`,
+/// G, F and E as float16, which is refused if any probe pixel moves by more than one
+/// 8-bit level.
+pub fn export(checkpoint: &Path, out: &Path, half: bool, wing: Option<&Path>) -> Result<ExportReport> {
     let source = Checkpoint::open(checkpoint)?;
     let iteration = source.metadata.get(META_ITERATION).cloned();
     drop(source);
-    let m = load_model(&ModelSource { checkpoint: checkpoint.to_path_buf(), ..Default::default() }, Device::Cpu)?;
+    let src =
+        ModelSource { checkpoint: checkpoint.to_path_buf(), wing: wing.map(Path::to_path_buf), ..Default::default() };
+    let m = load_model(&src, Device::Cpu)?;
     let mut tensors = Vec::new();
     for (net, module) in m.nets.modules() {
         for t in module.named_tensors() {
             let v = if half && t.tensor.is_floating_point() { t.tensor.to_kind(Kind::Half) } else { t.tensor };
             tensors.push((format!("{net}.{}", t.name), v));
+        }
+    }
+    // The FAN stays float32: its heatmaps feed a thresholded mask.
+    if let Some(fan) = &m.fan {
+        for t in crate::model::Module::named_tensors(fan) {
+            tensors.push((format!("{}.{}", crate::model::FAN, t.name), t.tensor));
         }
     }
     let mut extra = vec![
@@ -72,8 +82,20 @@ pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport>
     // leaves an existing file at `out` untouched.
     let staging = out.with_extension("staging.safetensors");
     write_atomic(&staging, &tensors, metadata(&m.cfg, &m.domains, &extra))?;
-    let written = load_model(&ModelSource { checkpoint: staging.clone(), ..Default::default() }, Device::Cpu)?;
-    let (a, b) = (probe(&m)?, probe(&written)?);
+    let checked = check_written(&m, &staging);
+    if checked.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    let max_level_diff = checked?;
+    std::fs::rename(&staging, out)?;
+    Ok(ExportReport { path: out.to_path_buf(), bytes: std::fs::metadata(out)?.len(), max_level_diff })
+}
+
+/// Loads the file written at `staging` and compares its translations with the source
+/// model's; returns the largest difference in 8-bit levels, or an error above one.
+fn check_written(m: &LoadedModel, staging: &Path) -> Result<i64> {
+    let written = load_model(&ModelSource { checkpoint: staging.to_path_buf(), ..Default::default() }, Device::Cpu)?;
+    let (a, b) = (probe(m)?, probe(&written)?);
     let diffs: Vec<i64> = a.iter().zip(&b).map(|(p, q)| (*p as i64 - *q as i64).abs()).collect();
     let max_level_diff = diffs.iter().copied().max().unwrap_or(0);
     eprintln!(
@@ -82,11 +104,9 @@ pub fn export(checkpoint: &Path, out: &Path, half: bool) -> Result<ExportReport>
         diffs.len()
     );
     if max_level_diff > 1 {
-        let _ = std::fs::remove_file(&staging);
         bail!(
             "stored as float16 the model's translations move by up to {max_level_diff} levels of 255; export it without --half"
         );
     }
-    std::fs::rename(&staging, out)?;
-    Ok(ExportReport { path: out.to_path_buf(), bytes: std::fs::metadata(out)?.len(), max_level_diff })
+    Ok(max_level_diff)
 }

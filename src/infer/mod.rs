@@ -23,19 +23,30 @@ pub struct Translator<'a> {
 }
 
 impl Translator<'_> {
+    /// `t` in the networks' type (float32 normally, float64 in an fp64 training run):
+    /// images and codes arrive as float32.
+    fn as_nets(&self, t: &Tensor) -> Tensor {
+        let kind = self.nets.generator.from_rgb.weight.kind();
+        if t.kind() == kind {
+            t.shallow_clone()
+        } else {
+            t.to_kind(kind)
+        }
+    }
+
     /// Masks of the source images, when the model uses them.
     pub fn masks(&self, x: &Tensor) -> Option<Masks> {
-        tch::no_grad(|| self.fan.map(|f| f.masks(x)))
+        tch::no_grad(|| self.fan.map(|f| f.masks(&self.as_nets(x))))
     }
 
     /// Style codes of latent codes z for domain labels y.
     pub fn latent_style(&self, z: &Tensor, y: &Tensor) -> Tensor {
-        tch::no_grad(|| self.nets.mapping_network.forward(z, y))
+        tch::no_grad(|| self.nets.mapping_network.forward(&self.as_nets(z), y))
     }
 
     /// Style codes of reference images for domain labels y.
     pub fn reference_style(&self, x_ref: &Tensor, y: &Tensor) -> Tensor {
-        tch::no_grad(|| self.nets.style_encoder.forward(&fast_layout(x_ref), y))
+        tch::no_grad(|| self.nets.style_encoder.forward(&fast_layout(&self.as_nets(x_ref)), y))
     }
 
     /// G(x, s) with the masks of x when needed.
@@ -46,7 +57,7 @@ impl Translator<'_> {
 
     /// G(x, s) with masks computed beforehand (once per source batch, reused across styles).
     pub fn generate_masked(&self, x: &Tensor, s: &Tensor, masks: Option<&Masks>) -> Tensor {
-        tch::no_grad(|| self.nets.generator.forward(&fast_layout(x), s, masks))
+        tch::no_grad(|| self.nets.generator.forward(&fast_layout(&self.as_nets(x)), &self.as_nets(s), masks))
     }
 
     /// The average style of a domain over `n` random latent codes (for ψ truncation),

@@ -61,7 +61,7 @@ pub fn run(m: &LoadedModel, o: &SampleOptions) -> Result<SampleReport> {
         let avg = if o.psi == 1.0 {
             Tensor::zeros([1, m.cfg.style_dim], (Kind::Float, d))
         } else {
-            mean_style(m, k as i64, o.mean_style_samples, o.seed, o.cache.as_deref())?
+            mean_style(m, k as i64, o.mean_style_samples, o.cache.as_deref())?
         };
         let g = grids::latent_grid(&t, &x_src, &[(k as i64, avg)], &z_rows, o.psi);
         let path = o.out.join(format!("latent_{name}_psi_{:.1}.png", o.psi));

@@ -39,9 +39,14 @@ fn stem(p: &Path) -> String {
     p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into())
 }
 
+/// The seed of the codes averaged into a domain's mean style: fixed, so that the mean
+/// style is the model's, the same whatever the seed of the styles it truncates.
+const MEAN_STYLE_SEED: u64 = 0;
+
 /// The domain's mean style over `n` codes, cached on disk keyed by the checkpoint's path,
-/// size and modification time, the domain, n and the seed.
-pub fn mean_style(model: &LoadedModel, domain: i64, n: i64, seed: u64, cache: Option<&Path>) -> Result<Tensor> {
+/// size and modification time, the domain and n.
+pub fn mean_style(model: &LoadedModel, domain: i64, n: i64, cache: Option<&Path>) -> Result<Tensor> {
+    let seed = MEAN_STYLE_SEED;
     let key = {
         use sha2::Digest;
         let checkpoint = &model.path;
@@ -100,7 +105,7 @@ pub fn run(job: &TranslateJob) -> Result<TranslateReport> {
             let yy = Tensor::full([*count as i64], y, (Kind::Int64, d));
             let mut s = t.latent_style(&z, &yy);
             if *psi != 1.0 {
-                let avg = mean_style(m, y, *mean_style_samples, *seed, job.cache.as_deref())?;
+                let avg = mean_style(m, y, *mean_style_samples, job.cache.as_deref())?;
                 s = truncate(&avg.expand_as(&s), &s, *psi);
             }
             (s, (0..*count).map(|j| format!("style{j:02}")).collect())

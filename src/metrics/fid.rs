@@ -10,6 +10,10 @@ use tch::{Device, Kind, Tensor};
 use crate::imaging;
 use crate::model::layers;
 
+/// Part of every feature-cache key: bumped whenever the input protocol (resizing,
+/// scaling) changes, so that features made the old way are not reused.
+const FEATURES_VERSION: &str = "tf-inception pool3, 256→299 bilinear, (x-128)/128, v1";
+
 /// Side of the Inception input.
 pub const INCEPTION_SIZE: u32 = 299;
 
@@ -117,6 +121,7 @@ pub fn cached_features_of_files(
     let key = {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
+        h.update(FEATURES_VERSION.as_bytes());
         h.update(net.id.as_bytes());
         for f in files {
             h.update(b"\n");

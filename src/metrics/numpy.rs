@@ -72,9 +72,13 @@ pub fn array(v: &Value) -> Result<Tensor> {
     }
     let fortran = matches!(st[3], Value::Bool(true));
     let Value::Bytes(raw) = &st[4] else { bail!("array data is not bytes") };
-    let numel: i64 = shape.iter().product();
-    if raw.len() != numel as usize * size {
-        bail!("array data has {} bytes, expected {}", raw.len(), numel as usize * size);
+    // Checked: a shape from the file must not overflow into a size that happens to match.
+    let expected = shape
+        .iter()
+        .try_fold(size as usize, |acc: usize, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)))
+        .with_context(|| format!("invalid array shape {shape:?}"))?;
+    if raw.len() != expected {
+        bail!("array data has {} bytes, expected {expected} for shape {shape:?}", raw.len());
     }
     if fortran {
         let rev: Vec<i64> = shape.iter().rev().copied().collect();

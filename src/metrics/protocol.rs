@@ -283,7 +283,7 @@ pub fn evaluate(subject: &Subject, scorer: &Scorer, o: &EvalOptions, progress: &
         }
     }
     if o.paired {
-        results.extend(paired(subject, &scorer.lpips, o, &val)?);
+        results.extend(paired(subject, &scorer.lpips, o)?);
     }
     Ok(results)
 }
@@ -311,10 +311,13 @@ pub fn is_paired(val: &ImageFolder) -> bool {
 /// The paired metric: for each src → trg and each image name present in both, translate
 /// the src rendering with the style of another trg image (a reference) and compare with
 /// the real trg rendering of the same name: LPIPS and L1 (images clamped to [-1, 1]).
-fn paired(subject: &Subject, lpips: &Lpips, o: &EvalOptions, val: &[Vec<PathBuf>]) -> Result<Results> {
+/// With `max_per_domain`, the subset is taken from the names the two domains share (not
+/// by position in each domain), so that it stays paired however the domains differ.
+fn paired(subject: &Subject, lpips: &Lpips, o: &EvalOptions) -> Result<Results> {
     let size = o.img_size;
     let by_stem: Vec<HashMap<String, PathBuf>> =
-        val.iter().map(|f| f.iter().map(|p| (stem(p), p.clone())).collect()).collect();
+        o.val.files.iter().map(|f| f.iter().map(|p| (stem(p), p.clone())).collect()).collect();
+    let val = &o.val.files;
     let mut out = Results::new();
     let (mut all_lp, mut all_l1) = (Vec::new(), Vec::new());
     let k = val.len();
@@ -323,6 +326,7 @@ fn paired(subject: &Subject, lpips: &Lpips, o: &EvalOptions, val: &[Vec<PathBuf>
         for trg in (0..k).filter(|&t| t != src) {
             let mut keys: Vec<&String> = by_stem[src].keys().filter(|s| by_stem[trg].contains_key(*s)).collect();
             keys.sort();
+            let keys = spread(&keys, o.max_per_domain);
             if keys.len() < 2 {
                 bail!(
                     "paired metric: {} and {} share fewer than two file names",

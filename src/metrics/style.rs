@@ -79,8 +79,9 @@ impl StyleClassifier {
             }
             total += held.iter().map(|h| h.size()[0]).sum::<i64>();
         }
-        // The best shrinkage; on a tie the larger (more regularised) one.
-        let best = (0..SHRINKAGE.len()).rev().max_by_key(|&a| correct[a]).unwrap_or(0);
+        // The best shrinkage; on a tie the larger (more regularised) one: `max_by_key`
+        // returns the last of equal maxima, and SHRINKAGE is ascending.
+        let best = (0..SHRINKAGE.len()).max_by_key(|&a| correct[a]).unwrap_or(0);
         let (means, cov) = moments(per_class);
         let (vals, vecs) = cov.linalg_eigh("L");
         let (weight, bias) = lda(&means, &vals, &vecs, SHRINKAGE[best]);

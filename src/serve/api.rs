@@ -31,6 +31,8 @@ pub struct AppState {
     pub img_size: i64,
     pub model_name: String,
     pub inference_timeout: Duration,
+    /// Time allowed to receive the whole form.
+    pub upload_timeout: Duration,
 }
 
 /// An error answer: a status and a message for the user, as JSON. Never a stack trace.
@@ -231,13 +233,16 @@ impl Form {
         }
     }
 
-    /// An uploaded image, or a bundled example by number; `what` names it in errors.
-    async fn image(&self, file: &str, example: &str, what: &str) -> Result<RgbImage, ApiError> {
-        if let Some(bytes) = self.files.get(file) {
-            let bytes = bytes.clone();
-            let decoded = tokio::task::spawn_blocking(move || imaging::decode_untrusted(&bytes, MAX_IMAGE_SIDE))
-                .await
-                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the image decoder failed"))?;
+    /// An uploaded image (taken out of the form), or a bundled example by number, at
+    /// the model's size; `what` names it in errors. Decoding and resizing happen on a
+    /// blocking thread, and only the small image is kept.
+    async fn image(&mut self, file: &str, example: &str, what: &str, size: u32) -> Result<RgbImage, ApiError> {
+        if let Some(bytes) = self.files.remove(file) {
+            let decoded = tokio::task::spawn_blocking(move || {
+                imaging::decode_untrusted(&bytes, MAX_IMAGE_SIDE).map(|img| imaging::resize(&img, size, size))
+            })
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the image decoder failed"))?;
             return decoded.map_err(|e| {
                 let status = match e {
                     UntrustedImageError::UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -254,16 +259,18 @@ impl Form {
                 .and_then(|i| EXAMPLES.get(i))
                 .ok_or_else(|| ApiError::bad(format!("no example number '{id}'")))?;
             return imaging::decode_untrusted(e.png, MAX_IMAGE_SIDE)
+                .map(|img| imaging::resize(&img, size, size))
                 .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "a bundled example is damaged"));
         }
         Err(ApiError::bad(format!("upload or pick a {what}")))
     }
 }
 
-/// Queues a task and waits for its result, within the inference timeout.
-async fn dispatch(s: &AppState, task: Task) -> Result<Vec<Output>, ApiError> {
-    let (reply, result) = oneshot::channel();
-    s.jobs.try_send(Job { task, reply }).map_err(|e| match e {
+/// A place in the worker's queue, taken before the request's body is read: a full queue
+/// answers 503 at once, and no more requests than the queue holds are ever decoding
+/// uploads at the same time.
+fn reserve(s: &AppState) -> Result<mpsc::Permit<'_, Job>, ApiError> {
+    s.jobs.try_reserve().map_err(|e| match e {
         mpsc::error::TrySendError::Full(_) => ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: "the server is busy with other translations; try again in a moment".into(),
@@ -272,7 +279,21 @@ async fn dispatch(s: &AppState, task: Task) -> Result<Vec<Output>, ApiError> {
         mpsc::error::TrySendError::Closed(_) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the inference worker has stopped")
         }
-    })?;
+    })
+}
+
+/// Reads the form within the upload time limit.
+async fn form_within(s: &AppState, mp: Multipart) -> Result<Form, ApiError> {
+    tokio::time::timeout(s.upload_timeout, read_form(mp))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload took too long"))?
+}
+
+/// Queues a task in its reserved place and waits for its result, within the inference
+/// timeout.
+async fn dispatch(s: &AppState, slot: mpsc::Permit<'_, Job>, task: Task) -> Result<Vec<Output>, ApiError> {
+    let (reply, result) = oneshot::channel();
+    slot.send(Job { task, reply });
     match tokio::time::timeout(s.inference_timeout, result).await {
         Ok(Ok(Ok(outputs))) => Ok(outputs),
         Ok(Ok(Err(message))) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)),
@@ -293,23 +314,27 @@ fn answer(outputs: Vec<Output>) -> Json<serde_json::Value> {
 
 /// POST /api/translate: the source with `styles` random styles, or with a reference's.
 pub async fn translate(State(s): State<AppState>, mp: Multipart) -> Result<Json<serde_json::Value>, ApiError> {
-    let form = read_form(mp).await?;
+    let slot = reserve(&s)?;
+    let mut form = form_within(&s, mp).await?;
+    let size = s.img_size as u32;
     let domain = form.domain(&s)?;
     let styles = if form.latent()? {
         let (seed, psi) = (form.seed("seed", 0)?, form.psi()?);
         let count = form.count("styles", 1, 1, MAX_STYLES)?;
         (0..count as i64).map(|index| StyleSpec::Latent { seed, index, psi }).collect()
     } else {
-        vec![StyleSpec::Reference(form.image("reference", "reference_example", "reference image").await?)]
+        vec![StyleSpec::Reference(form.image("reference", "reference_example", "reference image", size).await?)]
     };
-    let source = form.image("source", "source_example", "source image").await?;
-    Ok(answer(dispatch(&s, Task::Translate { source, domain, styles }).await?))
+    let source = form.image("source", "source_example", "source image", size).await?;
+    Ok(answer(dispatch(&s, slot, Task::Translate { source, domain, styles }).await?))
 }
 
 /// POST /api/interpolate: the source with styles moving from one seed (or reference) to
 /// another.
 pub async fn interpolate(State(s): State<AppState>, mp: Multipart) -> Result<Json<serde_json::Value>, ApiError> {
-    let form = read_form(mp).await?;
+    let slot = reserve(&s)?;
+    let mut form = form_within(&s, mp).await?;
+    let size = s.img_size as u32;
     let domain = form.domain(&s)?;
     let steps = form.count("steps", 8, 2, MAX_STEPS)?;
     let (from, to) = if form.latent()? {
@@ -319,10 +344,10 @@ pub async fn interpolate(State(s): State<AppState>, mp: Multipart) -> Result<Jso
         (StyleSpec::Latent { seed, index: 0, psi }, StyleSpec::Latent { seed: seed2, index: 0, psi })
     } else {
         (
-            StyleSpec::Reference(form.image("reference", "reference_example", "first reference image").await?),
-            StyleSpec::Reference(form.image("reference2", "reference2_example", "second reference image").await?),
+            StyleSpec::Reference(form.image("reference", "reference_example", "first reference image", size).await?),
+            StyleSpec::Reference(form.image("reference2", "reference2_example", "second reference image", size).await?),
         )
     };
-    let source = form.image("source", "source_example", "source image").await?;
-    Ok(answer(dispatch(&s, Task::Interpolate { source, domain, from, to, steps }).await?))
+    let source = form.image("source", "source_example", "source image", size).await?;
+    Ok(answer(dispatch(&s, slot, Task::Interpolate { source, domain, from, to, steps }).await?))
 }

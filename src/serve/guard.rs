@@ -17,22 +17,33 @@ use axum::response::{IntoResponse, Response};
 pub struct AllowedHosts(Arc<HashSet<String>>);
 
 impl AllowedHosts {
-    /// The bound address itself and, for a loopback address, `localhost` on its port;
-    /// plus any names the user allowed.
+    /// The bound address itself (unless it is a wildcard address) and, for a loopback
+    /// address, `localhost`, on its port; plus any names the user allowed (`name`,
+    /// `name:port`, an IPv4 or IPv6 address). On port 80 the bare name too: browsers
+    /// leave the default port out of Host and Origin.
     pub fn new(bound: SocketAddr, extra: &[String]) -> Self {
-        let port = bound.port();
-        let mut set = HashSet::new();
-        set.insert(bound.to_string());
-        if bound.ip().is_loopback() {
-            set.insert(format!("localhost:{port}"));
-            set.insert(format!("127.0.0.1:{port}"));
-            set.insert(format!("[::1]:{port}"));
+        let mut hosts: Vec<(String, Option<u16>)> = Vec::new();
+        if !bound.ip().is_unspecified() {
+            hosts.push((bracketed(bound.ip()), None));
         }
-        for name in extra {
-            let name = name.to_ascii_lowercase();
-            set.insert(if name.contains(':') { name } else { format!("{name}:{port}") });
+        if bound.ip().is_loopback() {
+            hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(|h| (h.to_string(), None)));
+        }
+        hosts.extend(extra.iter().map(|n| parse_host_name(n)));
+        let mut set = HashSet::new();
+        for (host, port) in hosts {
+            let port = port.unwrap_or(bound.port());
+            set.insert(format!("{host}:{port}"));
+            if port == 80 {
+                set.insert(host);
+            }
         }
         AllowedHosts(Arc::new(set))
+    }
+
+    /// Whether no name at all would be accepted (a wildcard address without host names).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn allows_host(&self, host: &str) -> bool {
@@ -42,6 +53,29 @@ impl AllowedHosts {
     /// An `Origin` header value (`http://host:port`) naming this server.
     fn allows_origin(&self, origin: &str) -> bool {
         origin.strip_prefix("http://").is_some_and(|h| self.allows_host(h))
+    }
+}
+
+/// An address as it appears in a Host header: IPv6 in brackets.
+fn bracketed(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
+/// A `--host-name` value as (host as in a Host header, port if given).
+fn parse_host_name(name: &str) -> (String, Option<u16>) {
+    let name = name.trim().to_ascii_lowercase();
+    if let Ok(ip) = name.parse::<std::net::Ipv6Addr>() {
+        return (format!("[{ip}]"), None);
+    }
+    if let Some((inside, after)) = name.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        return (format!("[{inside}]"), after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match name.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => (host.to_string(), port.parse().ok()),
+        _ => (name, None),
     }
 }
 
@@ -113,5 +147,18 @@ mod tests {
         assert!(a.allows_origin("http://localhost:8080"));
         assert!(!a.allows_origin("http://evil.example:8080"));
         assert!(!a.allows_origin("null"));
+    }
+
+    #[test]
+    fn wildcard_addresses_need_names_and_port_80_may_be_left_out() {
+        let wild = AllowedHosts::new("0.0.0.0:8080".parse().unwrap(), &[]);
+        assert!(wild.is_empty() && !wild.allows_host("0.0.0.0:8080"));
+        let named =
+            AllowedHosts::new("0.0.0.0:80".parse().unwrap(), &["studio".into(), "fe80::1".into(), "box:9000".into()]);
+        for ok in ["studio:80", "studio", "[fe80::1]:80", "[fe80::1]", "box:9000"] {
+            assert!(named.allows_host(ok), "{ok}");
+        }
+        assert!(!named.allows_host("box:80"));
+        assert!(named.allows_origin("http://studio"));
     }
 }

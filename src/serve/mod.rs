@@ -77,6 +77,13 @@ pub fn run(model: LoadedModel, o: ServeOptions) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(o.addr).await.with_context(|| format!("cannot listen on {}", o.addr))?;
         let bound = listener.local_addr()?;
+        let allowed = guard::AllowedHosts::new(bound, &o.host_names);
+        if allowed.is_empty() {
+            bail!(
+                "--addr {bound} listens on every interface, and the server answers only requests addressed to a name \
+                 it knows: add --host-name with the name or address clients use (e.g. --host-name studio.local)"
+            );
+        }
         if !bound.ip().is_loopback() {
             eprintln!(
                 "warning: serving on {bound}, reachable from other machines, without authentication; anyone who can \
@@ -90,13 +97,14 @@ pub fn run(model: LoadedModel, o: ServeOptions) -> Result<()> {
             img_size: model.cfg.img_size,
             model_name: model.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
             inference_timeout: o.inference_timeout,
+            upload_timeout: o.upload_timeout,
         };
         let cache = o.cache.clone();
         let worker = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || worker::serve_jobs(model, cache, rx))
             .context("cannot start the inference worker")?;
-        let app = router(state, guard::AllowedHosts::new(bound, &o.host_names), &o);
+        let app = router(state, allowed, &o);
         println!("serving on http://{bound}/ (Ctrl-C to stop)");
         use std::io::Write;
         let _ = std::io::stdout().flush();

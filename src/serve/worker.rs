@@ -70,8 +70,11 @@ impl Worker {
                     s
                 } else {
                     if !self.means.contains_key(&domain) {
-                        let avg = mean_style(m, domain, MEAN_STYLE_SAMPLES, 0, self.cache.as_deref())
-                            .map_err(|e| format!("cannot compute the mean style: {e:#}"))?;
+                        let avg = mean_style(m, domain, MEAN_STYLE_SAMPLES, self.cache.as_deref()).map_err(|e| {
+                            // The details (paths) stay in the server's log.
+                            eprintln!("mean style of domain {domain}: {e:#}");
+                            "the mean style for ψ could not be computed; see the server log".to_string()
+                        })?;
                         self.means.insert(domain, avg);
                     }
                     truncate(&self.means[&domain], &s, *psi)
@@ -81,13 +84,19 @@ impl Worker {
         })
     }
 
-    fn run(&mut self, task: &Task) -> Result<Vec<Output>, String> {
+    /// Runs a task; `gone` tells when its client has stopped waiting, and the remaining
+    /// images are then not made.
+    fn run(&mut self, task: &Task, gone: &dyn Fn() -> bool) -> Result<Vec<Output>, String> {
+        let abandoned = || Err("the client went away".to_string());
         match task {
             Task::Translate { source, domain, styles } => {
                 let x = self.source(source);
                 let name = self.model.domains[*domain as usize].clone();
                 let mut out = Vec::with_capacity(styles.len());
                 for (i, spec) in styles.iter().enumerate() {
+                    if gone() {
+                        return abandoned();
+                    }
                     let s = self.style(spec, *domain)?;
                     let img = &imaging::to_images(&self.model.translator().generate(&x, &s))[0];
                     out.push(Output { label: format!("{name}-{}", i + 1), png: imaging::png_bytes(img) });
@@ -100,6 +109,9 @@ impl Worker {
                 let name = self.model.domains[*domain as usize].clone();
                 let mut out = Vec::with_capacity(*steps);
                 for k in 0..*steps {
+                    if gone() {
+                        return abandoned();
+                    }
                     let alpha = k as f64 / (*steps - 1).max(1) as f64;
                     let img = &imaging::to_images(&self.model.translator().generate(&x, &a.lerp(&b, alpha)))[0];
                     out.push(Output { label: format!("{name}-step{}", k + 1), png: imaging::png_bytes(img) });
@@ -118,7 +130,8 @@ pub fn serve_jobs(model: LoadedModel, cache: Option<std::path::PathBuf>, mut job
             // The client disconnected or timed out while the job was queued.
             continue;
         }
-        let result = catch_unwind(AssertUnwindSafe(|| worker.run(&job.task)))
+        let gone = || job.reply.is_closed();
+        let result = catch_unwind(AssertUnwindSafe(|| worker.run(&job.task, &gone)))
             .unwrap_or_else(|_| Err("the translation failed inside the model; see the server log".into()));
         let _ = job.reply.send(result);
     }

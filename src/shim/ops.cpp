@@ -78,18 +78,26 @@ char* stargan_foreach_add_scalar_(at::Tensor** ts, size_t n, double value) {
   });
 }
 
-// device: 0 = CPU, 1 = CUDA. dtype: a c10::ScalarType number (BFloat16 = 15, Half = 5).
-char* stargan_autocast_set(int device, bool enabled, int dtype) {
+// Autocast on `device` (0 = CPU, 1 = CUDA) at `dtype` (a c10::ScalarType number:
+// BFloat16 = 15, Half = 5) for this thread; the previous state comes back in *prev_*
+// for stargan_autocast_pop to restore (guards nest).
+char* stargan_autocast_push(int device, int dtype, bool* prev_enabled, int* prev_dtype) {
   return guarded([&] {
     auto dev = device == 1 ? at::kCUDA : at::kCPU;
-    if (enabled) {
-      at::autocast::set_autocast_dtype(dev, static_cast<at::ScalarType>(dtype));
-      at::autocast::set_autocast_enabled(dev, true);
-      at::autocast::increment_nesting();
-    } else {
-      at::autocast::set_autocast_enabled(dev, false);
-      if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    }
+    *prev_enabled = at::autocast::is_autocast_enabled(dev);
+    *prev_dtype = static_cast<int>(at::autocast::get_autocast_dtype(dev));
+    at::autocast::set_autocast_dtype(dev, static_cast<at::ScalarType>(dtype));
+    at::autocast::set_autocast_enabled(dev, true);
+    at::autocast::increment_nesting();
+  });
+}
+
+char* stargan_autocast_pop(int device, bool prev_enabled, int prev_dtype) {
+  return guarded([&] {
+    auto dev = device == 1 ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_dtype(dev, static_cast<at::ScalarType>(prev_dtype));
+    at::autocast::set_autocast_enabled(dev, prev_enabled);
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   });
 }
 

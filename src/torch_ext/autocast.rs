@@ -7,9 +7,14 @@ use tch::{Device, Kind};
 
 use super::{check, ffi, TorchError};
 
-/// Autocast on `device` at `kind` (BFloat16 or Half) for the current thread, until drop.
+/// Autocast on `device` at `kind` (BFloat16 or Half) for the current thread, until drop,
+/// which restores what was there before (guards nest). Tied to its thread (not `Send`):
+/// the state it changes is the thread's.
 pub struct AutocastGuard {
     device: i32,
+    prev_enabled: bool,
+    prev_dtype: i32,
+    _thread: std::marker::PhantomData<*const ()>,
 }
 
 fn device_code(d: Device) -> i32 {
@@ -28,16 +33,18 @@ impl AutocastGuard {
             other => return Err(TorchError(format!("autocast to {other:?}: use BFloat16 or Half"))),
         };
         let code = device_code(device);
-        // SAFETY: plain values; the shim sets thread-local autocast state.
-        check(unsafe { ffi::stargan_autocast_set(code, true, dtype) })?;
-        Ok(AutocastGuard { device: code })
+        let (mut prev_enabled, mut prev_dtype) = (false, 0);
+        // SAFETY: plain values and two out-parameters we own; the shim sets thread-local
+        // autocast state.
+        check(unsafe { ffi::stargan_autocast_push(code, dtype, &mut prev_enabled, &mut prev_dtype) })?;
+        Ok(AutocastGuard { device: code, prev_enabled, prev_dtype, _thread: std::marker::PhantomData })
     }
 }
 
 impl Drop for AutocastGuard {
     fn drop(&mut self) {
-        // SAFETY: as in new; turning autocast off cannot fail in a way we could act on.
-        let _ = check(unsafe { ffi::stargan_autocast_set(self.device, false, 0) });
+        // SAFETY: as in new; restoring the state cannot fail in a way we could act on.
+        let _ = check(unsafe { ffi::stargan_autocast_pop(self.device, self.prev_enabled, self.prev_dtype) });
     }
 }
 
@@ -69,5 +76,15 @@ mod tests {
         assert!(!is_enabled(Device::Cpu));
         assert_eq!(a.matmul(&a).kind(), Kind::Float);
         assert!(AutocastGuard::new(Device::Cpu, Kind::Double).is_err());
+        // Nested guards restore the outer one's state.
+        {
+            let _outer = AutocastGuard::new(Device::Cpu, Kind::BFloat16).unwrap();
+            {
+                let _inner = AutocastGuard::new(Device::Cpu, Kind::BFloat16).unwrap();
+            }
+            assert!(is_enabled(Device::Cpu), "still on after the inner guard");
+            assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
+        }
+        assert!(!is_enabled(Device::Cpu));
     }
 }

@@ -38,7 +38,9 @@ extern "C" {
         weight: f64,
     ) -> *mut c_char;
     pub fn stargan_foreach_add_scalar_(ts: *const *mut CTensor, n: usize, value: f64) -> *mut c_char;
-    pub fn stargan_autocast_set(device: i32, enabled: bool, dtype: i32) -> *mut c_char;
+    pub fn stargan_autocast_push(device: i32, dtype: i32, prev_enabled: *mut bool, prev_dtype: *mut i32)
+        -> *mut c_char;
+    pub fn stargan_autocast_pop(device: i32, prev_enabled: bool, prev_dtype: i32) -> *mut c_char;
     pub fn stargan_autocast_is_enabled(device: i32) -> bool;
     pub fn stargan_set_allow_tf32(allow: bool);
     pub fn stargan_cuda_peak_memory(device: i32, peak_allocated: *mut i64, peak_reserved: *mut i64) -> bool;

@@ -19,9 +19,17 @@ const EVAL_GROUPS: &[(&str, &[&str])] = &[
     ("LPIPS diversity", &["LPIPS_latent/mean", "LPIPS_reference/mean"]),
 ];
 
+/// The records of a `.jsonl` log by iteration. A resumed run repeats the iterations
+/// after its checkpoint: the last record of each iteration is kept.
 fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    let mut by_iteration = std::collections::BTreeMap::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        if let Some(it) = v["iteration"].as_i64() {
+            by_iteration.insert(it, v);
+        }
+    }
+    by_iteration.into_values().collect()
 }
 
 const COLORS: &[&str] = &["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
@@ -118,9 +126,12 @@ pub fn write(run: &Path) -> Result<()> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
         .collect();
-    samples.sort();
-    if let Some(newest) = samples.last().and_then(|n| n.split('_').next()).map(String::from) {
-        let _ = write!(html, "<h2>Samples at iteration {}</h2>", newest.trim_start_matches('0'));
+    // Newest by iteration number (names sort as text only up to six digits).
+    let iteration = |n: &String| n.split('_').next().and_then(|i| i.parse::<u64>().ok());
+    samples.sort_by_key(|n| (iteration(n), n.clone()));
+    if let Some((newest, number)) = samples.last().and_then(|n| Some((n.split('_').next()?.to_string(), iteration(n)?)))
+    {
+        let _ = write!(html, "<h2>Samples at iteration {number}</h2>");
         for (title, suffix) in [
             (
                 "Reference-guided (first row: sources; each row: a reference, then the sources in its style)",
@@ -131,7 +142,7 @@ pub fn write(run: &Path) -> Result<()> {
             ("Latent-guided, ψ = 0.5", "latent_psi_0.5"),
             ("Cycle consistency (sources, references, translations, reconstructions)", "cycle_consistency"),
         ] {
-            if let Some(f) = samples.iter().find(|n| n.starts_with(&newest) && n.contains(suffix)) {
+            if let Some(f) = samples.iter().find(|n| n.starts_with(&format!("{newest}_")) && n.contains(suffix)) {
                 let _ = write!(html, "<h3>{title}</h3><img src='samples/{f}'>");
             }
         }

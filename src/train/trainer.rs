@@ -424,20 +424,7 @@ impl<'a> Hooks<'a> {
         if let Some(b) = &self.bar {
             b.set_position(step as u64);
         }
-        if let Some(s) = &self.sampler {
-            if Self::due(self.opts.sample_every, step, total) {
-                s.write(&t.models, self.opts, step, &self.setup.sample_dir)?;
-                crate::checkpoint::native::remove_stale_temp_files(&self.setup.sample_dir);
-                report::write(&self.opts.out)?;
-            }
-        }
-        if let Some(e) = &self.evaluator {
-            if Self::due(e.every(), step, total) {
-                let line = e.run(&t.models, step, self.start.elapsed().as_secs_f64())?;
-                self.say(&format!("[{step}/{total}] eval: {line}"));
-                report::write(&self.opts.out)?;
-            }
-        }
+        // The checkpoint first: whatever fails after it, nothing trained is lost.
         if Self::due(self.opts.save_every, step, total) {
             let path = self.setup.ckpt_dir.join(ckpt::file_name(step));
             ckpt::save(
@@ -451,6 +438,24 @@ impl<'a> Hooks<'a> {
             )?;
             ckpt::prune(&self.setup.ckpt_dir, self.opts.keep_last.max(1));
             self.last_ckpt = Some(path);
+        }
+        if let Some(s) = &self.sampler {
+            if Self::due(self.opts.sample_every, step, total) {
+                s.write(&t.models, self.opts, step, &self.setup.sample_dir)?;
+                crate::checkpoint::native::remove_stale_temp_files(&self.setup.sample_dir);
+                report::write(&self.opts.out)?;
+            }
+        }
+        if let Some(e) = &self.evaluator {
+            if Self::due(e.every(), step, total) {
+                // An evaluation that fails (a damaged validation image, say) is reported and
+                // the training goes on: it measures the run, it is not part of it.
+                match e.run(&t.models, step, self.start.elapsed().as_secs_f64()) {
+                    Ok(line) => self.say(&format!("[{step}/{total}] eval: {line}")),
+                    Err(err) => self.say(&format!("[{step}/{total}] warning: the evaluation failed: {err:#}")),
+                }
+                report::write(&self.opts.out)?;
+            }
         }
         Ok(())
     }
@@ -535,9 +540,10 @@ fn step_at(opts: &TrainOptions, t: &mut Trainer, batch: &Batch, group: Option<&P
 }
 
 /// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its
-/// step, saves and returns. A second signal while the flag is up ends the process at
-/// once (the default action), for a run that must not wait. The handlers go when this
-/// is dropped.
+/// step, saves and returns. A signal more than two seconds after the first ends the
+/// process at once (the default action), for a run that must not wait; one that comes
+/// sooner is the same request delivered twice (the terminal's Ctrl-C and a launcher
+/// passing it on, say) and changes nothing. The handlers go when this is dropped.
 struct StopRequests {
     flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handlers: Vec<signal_hook::SigId>,
@@ -557,13 +563,37 @@ impl Drop for StopRequests {
     }
 }
 
+/// Nanoseconds of the monotonic clock (async-signal-safe).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we own; it is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 fn stop_requests() -> Result<StopRequests> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let flag = Arc::new(AtomicBool::new(false));
+    let first = Arc::new(AtomicU64::new(0));
     let mut handlers = Vec::new();
-    for sig in [SIGINT, SIGTERM] {
-        handlers.push(signal_hook::flag::register_conditional_default(sig, flag.clone())?);
-        handlers.push(signal_hook::flag::register(sig, flag.clone())?);
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let (flag, first) = (flag.clone(), first.clone());
+        // SAFETY: the handler only does async-signal-safe things: atomics, clock_gettime,
+        // and signal-hook's emulation of the default action.
+        let id = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                let now = monotonic_ns();
+                let at = first.load(Ordering::SeqCst);
+                if at == 0 {
+                    first.store(now, Ordering::SeqCst);
+                    flag.store(true, Ordering::SeqCst);
+                } else if now.saturating_sub(at) > 2_000_000_000 {
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
+                }
+            })
+        }?;
+        handlers.push(id);
     }
     Ok(StopRequests { flag, handlers })
 }
@@ -594,6 +624,10 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
         all.push((crate::model::DISCRIMINATOR, &t.models.discriminator));
         let tensors: Vec<Tensor> = all.iter().flat_map(|(_, m)| m.named_tensors()).map(|n| n.tensor).collect();
         tch::no_grad(|| g.broadcast_from_rank0(&tensors.iter().collect::<Vec<_>>()))?;
+        g.check_agreement(
+            "the iteration and λ_ds to continue from",
+            &[t.progress.iteration as f64, t.progress.lambda_ds],
+        )?;
     }
     if main {
         setup.write_config(opts)?;

@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   info: null,
   source: null, // {file} or {example}
-  refs: [null, null], // each {file} or {example}, with a preview URL
+  refs: [null, null], // each {file} or {example}
+  previews: { source: null, ref0: null, ref1: null }, // object URLs to revoke
   nextRef: 0,
   busy: false,
 };
@@ -30,10 +31,12 @@ function setBusy(busy, text) {
   if (text) $("progress-text").textContent = text;
 }
 
-// A file chosen by the user, checked before it is sent.
+// A file chosen by the user, checked before it is sent (the server checks the bytes; a
+// browser may not know the type of every file, so an unknown one is judged by its name).
 function acceptFile(file) {
   const limits = state.info.limits;
-  if (!limits.types.includes(file.type)) {
+  const known = file.type ? limits.types.includes(file.type) : /\.(png|jpe?g|webp)$/i.test(file.name);
+  if (!known) {
     showError(`"${file.name}" is not a PNG, JPEG or WebP image.`);
     return false;
   }
@@ -49,7 +52,14 @@ function exampleUrl(id) {
   return `/api/examples/${id}.png`;
 }
 
+// Shows `url` as a preview in `slot`, releasing the object URL it replaces.
+function preview(slot, url) {
+  if (state.previews[slot]) URL.revokeObjectURL(state.previews[slot]);
+  state.previews[slot] = url.startsWith("blob:") ? url : null;
+}
+
 function setSource(src, url) {
+  preview("source", url);
   state.source = src;
   const img = $("source-preview");
   img.src = url;
@@ -60,6 +70,7 @@ function setSource(src, url) {
 }
 
 function setRef(slot, src, url) {
+  preview(`ref${slot}`, url);
   state.refs[slot] = src;
   const img = $(slot === 0 ? "ref-a" : "ref-b").querySelector("img");
   img.src = url;
@@ -182,6 +193,13 @@ async function post(kind) {
     return;
   }
   clearError();
+  // What was asked, read now: the user may change the controls while it runs.
+  const asked = {
+    domain: $("domain").value,
+    latent: mode() === "latent",
+    seed: $("seed").value,
+    psi: Number($("psi").value).toFixed(2),
+  };
   setBusy(true, kind === "translate" ? "Translating…" : "Interpolating…");
   try {
     const res = await fetch(`/api/${kind}`, { method: "POST", body: form });
@@ -197,6 +215,10 @@ async function post(kind) {
       showError(msg);
       return;
     }
+    if (!body || !Array.isArray(body.images)) {
+      showError("The server sent an answer this page does not understand.");
+      return;
+    }
     const target = kind === "translate" ? $("gallery") : $("strip");
     target.replaceChildren();
     body.images.forEach((im, i) => {
@@ -204,8 +226,8 @@ async function post(kind) {
       target.appendChild(tile(im, caption, kind === "translate"));
     });
     if (kind === "translate") {
-      $("result-caption").textContent = `${body.images.length} translation(s) into ${$("domain").value}, ` +
-        (mode() === "latent" ? `seed ${$("seed").value}, ψ ${Number($("psi").value).toFixed(2)}.` : "reference style.");
+      $("result-caption").textContent = `${body.images.length} translation(s) into ${asked.domain}, ` +
+        (asked.latent ? `seed ${asked.seed}, ψ ${asked.psi}.` : "reference style.");
     }
   } catch (e) {
     showError(`The server could not be reached: ${e.message}`);
