@@ -289,3 +289,59 @@ fn unused_entries_are_skipped_and_inspect_reports_them() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("legacy serialisation") && text.contains("inferred"), "{text}");
 }
+
+/// A quick property test beside the fuzzing (docs/reliability.md): the real checkpoints of
+/// the fixtures with bytes flipped, cut short or padded are refused with an error or read
+/// (a flipped byte inside tensor data is still a valid file), never a panic.
+#[test]
+fn mutated_checkpoints_are_errors_not_panics() {
+    use rand::{Rng, SeedableRng};
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(parity_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.ends_with(".ckpt") || n.ends_with(".init.safetensors")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "legacy, zip and safetensors fixtures: {files:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let (mut cases, mut errors) = (0, 0);
+    for f in &files {
+        let original = std::fs::read(f).unwrap();
+        for round in 0..60 {
+            let mut bytes = original.clone();
+            match round % 3 {
+                0 => {
+                    // Flip bytes, mostly near the start where headers and pickles live.
+                    for _ in 0..rng.random_range(1..16) {
+                        let limit = if rng.random_bool(0.8) { bytes.len().min(4096) } else { bytes.len() };
+                        let i = rng.random_range(0..limit);
+                        bytes[i] ^= rng.random_range(1..=255u8);
+                    }
+                }
+                1 => bytes.truncate(rng.random_range(0..bytes.len())),
+                _ => {
+                    let at = rng.random_range(0..bytes.len().min(4096));
+                    let junk: Vec<u8> = (0..rng.random_range(1..64)).map(|_| rng.random()).collect();
+                    bytes.splice(at..at, junk);
+                }
+            }
+            let path = dir.path().join(format!("m{cases}{}", if f.to_string_lossy().ends_with(".ckpt") { ".ckpt" } else { ".safetensors" }));
+            std::fs::write(&path, &bytes).unwrap();
+            let outcome = std::panic::catch_unwind(|| {
+                Checkpoint::open(&path).and_then(|c| c.config_or_inferred().map(|_| ()))
+            });
+            let result = outcome.unwrap_or_else(|_| panic!("a mutated {} made the reader panic (round {round})", f.display()));
+            if result.is_err() {
+                errors += 1;
+            }
+            let _ = std::fs::remove_file(&path);
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, files.len() * 60);
+    assert!(errors * 2 > cases, "most mutations are refused ({errors} of {cases})");
+}

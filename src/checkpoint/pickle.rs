@@ -86,10 +86,20 @@ impl Value {
     }
 }
 
+/// Deepest nesting of containers a pickle may have (real checkpoints have under ten
+/// levels): deeper ones are refused, so nothing that walks or drops a value recurses
+/// without bound.
+pub const MAX_DEPTH: u32 = 100;
+
+/// Most values a pickle may expand to, counting shared containers once per reference
+/// (it bounds every walk over the result, which a few bytes of memo references could
+/// otherwise make exponential).
+pub const MAX_EXPANDED: u64 = 2_000_000;
+
 /// Reads one pickle from `data` starting at `pos`; returns the value and the position
 /// after its STOP opcode.
 pub fn read(data: &[u8], pos: usize) -> Result<(Value, usize), PickleError> {
-    let mut m = Machine { data, pos, stack: Vec::new(), memo: HashMap::new() };
+    let mut m = Machine { data, pos, stack: Vec::new(), memo: HashMap::new(), cells: HashMap::new() };
     loop {
         if let Some(v) = m.step()? {
             return Ok((v, m.pos));
@@ -97,12 +107,41 @@ pub fn read(data: &[u8], pos: usize) -> Result<(Value, usize), PickleError> {
     }
 }
 
+/// How deep a value nests and how many values it expands to.
+#[derive(Clone, Copy, Debug, Default)]
+struct Meta {
+    depth: u32,
+    size: u64,
+}
+
+/// A value on the stack or in the memo, with its [`Meta`] (for lists and dicts, which
+/// grow after creation, the current figures are in [`Machine::cells`]).
+#[derive(Clone)]
+struct Slot {
+    v: Value,
+    m: Meta,
+}
+
+fn leaf(v: Value) -> Slot {
+    Slot { v, m: Meta { depth: 0, size: 1 } }
+}
+
+/// What the machine knows of a list or dict: its figures, and whether it has been put
+/// inside another value. A sealed container may not grow: its parents' figures would be
+/// stale, and containers could be made to hold themselves. Real pickles fill every
+/// container before its parent takes it.
+struct Cell {
+    m: Meta,
+    sealed: bool,
+}
+
 /// The pickle virtual machine, minus everything that would execute code.
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
-    stack: Vec<Value>,
-    memo: HashMap<u32, Value>,
+    stack: Vec<Slot>,
+    memo: HashMap<u32, Slot>,
+    cells: HashMap<usize, Cell>,
 }
 
 fn malformed(pos: usize, what: &str) -> PickleError {
@@ -113,34 +152,12 @@ fn text(bytes: &[u8], at: usize) -> Result<String, PickleError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| malformed(at, "invalid UTF-8"))
 }
 
-fn new_dict() -> Value {
-    Value::Dict(Rc::new(RefCell::new(Vec::new())))
-}
-
-fn new_list(items: Vec<Value>) -> Value {
-    Value::List(Rc::new(RefCell::new(items)))
-}
-
-fn set_items(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-    if !items.len().is_multiple_of(2) {
-        return Err(malformed(at, "odd number of dict items"));
-    }
-    let Value::Dict(dict) = target else { return Err(malformed(at, "SETITEM(S) on a non-dict")) };
-    let mut d = dict.borrow_mut();
-    let mut it = items.into_iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        d.push((k, v));
-    }
-    Ok(())
-}
-
-fn append(target: &Value, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-    match target {
-        Value::List(l) => {
-            l.borrow_mut().extend(items);
-            Ok(())
-        }
-        _ => Err(malformed(at, "APPEND(S) on a non-list")),
+/// The identity of a list or dict (shared through the memo).
+fn cell_key(v: &Value) -> Option<usize> {
+    match v {
+        Value::List(l) => Some(Rc::as_ptr(l) as *const () as usize),
+        Value::Dict(d) => Some(Rc::as_ptr(d) as *const () as usize),
+        _ => None,
     }
 }
 
@@ -180,28 +197,96 @@ impl<'a> Machine<'a> {
 
     /// The rest of the line (protocol-0 arguments), without its newline.
     fn line(&mut self, at: usize) -> Result<String, PickleError> {
-        let n =
-            self.data[self.pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
+        let n = self.data[self.pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
         let s = text(self.take(n)?, at)?;
         self.take(1)?;
         Ok(s)
     }
 
-    fn pop(&mut self, at: usize) -> Result<Value, PickleError> {
+    /// The current figures of a slot's value.
+    fn meta(&self, s: &Slot) -> Meta {
+        cell_key(&s.v).and_then(|k| self.cells.get(&k)).map(|c| c.m).unwrap_or(s.m)
+    }
+
+    /// A new list or dict on the stack.
+    fn push_cell(&mut self, v: Value, m: Meta) {
+        if let Some(k) = cell_key(&v) {
+            self.cells.insert(k, Cell { m, sealed: false });
+        }
+        self.stack.push(Slot { v, m });
+    }
+
+    /// The figures of a value made of `items`, which are sealed: they are inside it now.
+    fn nest(&mut self, items: &[Slot], at: usize) -> Result<Meta, PickleError> {
+        let mut m = Meta { depth: 0, size: 1 };
+        for s in items {
+            let im = self.meta(s);
+            m.depth = m.depth.max(im.depth + 1);
+            m.size = m.size.saturating_add(im.size);
+            if let Some(c) = cell_key(&s.v).and_then(|k| self.cells.get_mut(&k)) {
+                c.sealed = true;
+            }
+        }
+        if m.depth > MAX_DEPTH {
+            return Err(malformed(at, &format!("values nested more than {MAX_DEPTH} deep")));
+        }
+        if m.size > MAX_EXPANDED {
+            return Err(malformed(at, &format!("more than {MAX_EXPANDED} values once shared parts are expanded")));
+        }
+        Ok(m)
+    }
+
+    /// Adds `items` to the list or dict on top of the stack (APPEND(S), SETITEM(S),
+    /// ADDITEMS), checking that it may still grow and keeping its figures.
+    fn grow(&mut self, items: Vec<Slot>, at: usize) -> Result<(), PickleError> {
+        let added = self.nest(&items, at)?;
+        let target = self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))?.v.clone();
+        let key = cell_key(&target).ok_or_else(|| malformed(at, "APPEND or SETITEM on something that is not a list or dict"))?;
+        let cell = self.cells.get_mut(&key).ok_or_else(|| malformed(at, "unknown container"))?;
+        if cell.sealed {
+            return Err(malformed(at, "a container grows after it was put inside another value"));
+        }
+        cell.m.depth = cell.m.depth.max(added.depth);
+        cell.m.size = cell.m.size.saturating_add(added.size - 1);
+        if cell.m.size > MAX_EXPANDED {
+            return Err(malformed(at, &format!("more than {MAX_EXPANDED} values once shared parts are expanded")));
+        }
+        let values: Vec<Value> = items.into_iter().map(|s| s.v).collect();
+        match &target {
+            Value::List(l) => l.borrow_mut().extend(values),
+            Value::Dict(d) => {
+                if !values.len().is_multiple_of(2) {
+                    return Err(malformed(at, "odd number of dict items"));
+                }
+                let mut d = d.borrow_mut();
+                let mut it = values.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    d.push((k, v));
+                }
+            }
+            _ => unreachable!("cell_key accepted it"),
+        }
+        Ok(())
+    }
+
+    fn pop(&mut self, at: usize) -> Result<Slot, PickleError> {
         self.stack.pop().ok_or_else(|| malformed(at, "stack underflow"))
     }
 
-    fn top(&self, at: usize) -> Result<&Value, PickleError> {
-        self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))
-    }
-
     /// The items above the topmost MARK (which is removed).
-    fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>, PickleError> {
+    fn pop_mark(&mut self, at: usize) -> Result<Vec<Slot>, PickleError> {
         let i =
-            self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| malformed(at, "MARK missing"))?;
+            self.stack.iter().rposition(|s| matches!(s.v, Value::Mark)).ok_or_else(|| malformed(at, "MARK missing"))?;
         let items = self.stack.split_off(i + 1);
         self.stack.pop();
         Ok(items)
+    }
+
+    /// Pushes a tuple, call, build or persistent id made of `parts`.
+    fn push_made(&mut self, parts: &[Slot], make: impl FnOnce() -> Value, at: usize) -> Result<(), PickleError> {
+        let m = self.nest(parts, at)?;
+        self.stack.push(Slot { v: make(), m });
+        Ok(())
     }
 
     /// Runs one opcode; returns the result at STOP.
@@ -215,7 +300,7 @@ impl<'a> Machine<'a> {
             0x95 => {
                 self.take(8)?; // FRAME
             }
-            b'.' => return Ok(Some(self.pop(at)?)),
+            b'.' => return Ok(Some(self.pop(at)?.v)),
             _ => {
                 let handled = self.constant(op, at)?
                     || self.string(op, at)?
@@ -263,7 +348,7 @@ impl<'a> Machine<'a> {
             b'G' => Value::Float(f64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"))),
             _ => return Ok(false),
         };
-        self.stack.push(v);
+        self.stack.push(leaf(v));
         Ok(true)
     }
 
@@ -280,20 +365,21 @@ impl<'a> Machine<'a> {
         };
         let n = self.len(width)?;
         let bytes = self.take(n)?;
-        self.stack.push(if is_text { Value::Str(text(bytes, at)?) } else { Value::Bytes(bytes.to_vec()) });
+        self.stack.push(leaf(if is_text { Value::Str(text(bytes, at)?) } else { Value::Bytes(bytes.to_vec()) }));
         Ok(true)
     }
 
     /// MARK, tuples, lists, dicts and sets, and adding to them.
     fn container(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        let empty = Meta { depth: 0, size: 1 };
         match op {
-            b'(' => self.stack.push(Value::Mark),
-            b'}' => self.stack.push(new_dict()),
-            b']' | 0x8f => self.stack.push(new_list(Vec::new())), // EMPTY_SET, as a list
-            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b'(' => self.stack.push(leaf(Value::Mark)),
+            b'}' => self.push_cell(Value::Dict(Rc::new(RefCell::new(Vec::new()))), empty),
+            b']' | 0x8f => self.push_cell(Value::List(Rc::new(RefCell::new(Vec::new()))), empty), // EMPTY_SET, as a list
+            b')' => self.stack.push(leaf(Value::Tuple(Vec::new()))),
             b't' | 0x91 => {
                 let items = self.pop_mark(at)?;
-                self.stack.push(Value::Tuple(items));
+                self.push_made(&items, || Value::Tuple(items.iter().map(|s| s.v.clone()).collect()), at)?;
             }
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
@@ -301,34 +387,30 @@ impl<'a> Machine<'a> {
                     return Err(malformed(at, "stack underflow"));
                 }
                 let items = self.stack.split_off(self.stack.len() - n);
-                self.stack.push(Value::Tuple(items));
+                self.push_made(&items, || Value::Tuple(items.iter().map(|s| s.v.clone()).collect()), at)?;
             }
             b'l' => {
                 let items = self.pop_mark(at)?;
-                self.stack.push(new_list(items));
+                self.push_cell(Value::List(Rc::new(RefCell::new(Vec::new()))), empty);
+                self.grow(items, at)?;
             }
             b'd' => {
                 let items = self.pop_mark(at)?;
-                let d = new_dict();
-                set_items(&d, items, at)?;
-                self.stack.push(d);
+                self.push_cell(Value::Dict(Rc::new(RefCell::new(Vec::new()))), empty);
+                self.grow(items, at)?;
             }
             b'a' => {
                 let v = self.pop(at)?;
-                append(self.top(at)?, vec![v], at)?;
+                self.grow(vec![v], at)?;
             }
-            b'e' | 0x90 => {
+            b'e' | 0x90 | b'u' => {
                 let items = self.pop_mark(at)?;
-                append(self.top(at)?, items, at)?;
+                self.grow(items, at)?;
             }
             b's' => {
                 let v = self.pop(at)?;
                 let k = self.pop(at)?;
-                set_items(self.top(at)?, vec![k, v], at)?;
-            }
-            b'u' => {
-                let items = self.pop_mark(at)?;
-                set_items(self.top(at)?, items, at)?;
+                self.grow(vec![k, v], at)?;
             }
             _ => return Ok(false),
         }
@@ -344,13 +426,13 @@ impl<'a> Machine<'a> {
                     b'r' => self.u32le()?,
                     _ => self.memo.len() as u32,
                 };
-                let v = self.top(at)?.clone();
-                self.memo.insert(i, v);
+                let s = self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))?.clone();
+                self.memo.insert(i, s);
             }
             b'h' | b'j' => {
                 let i = if op == b'h' { self.byte()? as u32 } else { self.u32le()? };
-                let v = self.memo.get(&i).cloned().ok_or_else(|| malformed(at, "memo key missing"))?;
-                self.stack.push(v);
+                let s = self.memo.get(&i).cloned().ok_or_else(|| malformed(at, "memo key missing"))?;
+                self.stack.push(s);
             }
             _ => return Ok(false),
         }
@@ -363,45 +445,58 @@ impl<'a> Machine<'a> {
             b'c' => {
                 let module = self.line(at)?;
                 let name = self.line(at)?;
-                self.stack.push(Value::Global(module, name));
+                self.stack.push(leaf(Value::Global(module, name)));
             }
             0x93 => {
-                let name = self.pop(at)?;
-                let module = self.pop(at)?;
+                let name = self.pop(at)?.v;
+                let module = self.pop(at)?.v;
                 match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
+                    (Value::Str(m), Value::Str(n)) => self.stack.push(leaf(Value::Global(m, n))),
                     _ => return Err(malformed(at, "STACK_GLOBAL needs two strings")),
                 }
             }
             b'R' | 0x81 => {
                 let args = self.pop(at)?;
                 let callable = self.pop(at)?;
-                let Value::Tuple(args) = args else {
+                let Value::Tuple(items) = &args.v else {
                     return Err(malformed(at, "REDUCE/NEWOBJ arguments are not a tuple"));
                 };
                 // OrderedDict() is the one call we model as what it makes: SETITEMS follow.
-                self.stack.push(if callable.is_global("collections", "OrderedDict") && args.is_empty() {
-                    new_dict()
+                if callable.v.is_global("collections", "OrderedDict") && items.is_empty() {
+                    self.push_cell(Value::Dict(Rc::new(RefCell::new(Vec::new()))), Meta { depth: 0, size: 1 });
                 } else {
-                    Value::Call(Box::new(callable), args)
-                });
+                    let items = items.clone();
+                    let parts = [callable.clone(), args.clone()];
+                    self.push_made(&parts, || Value::Call(Box::new(callable.v), items), at)?;
+                }
             }
             b'b' => {
                 let state = self.pop(at)?;
                 let obj = self.pop(at)?;
-                // A dict keeps its identity (state of an OrderedDict is its `_metadata`).
-                self.stack.push(match obj {
-                    d @ Value::Dict(_) => d,
-                    other => Value::Build(Box::new(other), Box::new(state)),
-                });
+                // A dict keeps its identity (the state of an OrderedDict is its `_metadata`).
+                if matches!(obj.v, Value::Dict(_)) {
+                    let m = self.nest(std::slice::from_ref(&state), at)?;
+                    let key = cell_key(&obj.v).expect("a dict");
+                    if let Some(c) = self.cells.get_mut(&key) {
+                        if c.sealed {
+                            return Err(malformed(at, "a container grows after it was put inside another value"));
+                        }
+                        c.m.depth = c.m.depth.max(m.depth);
+                    }
+                    self.stack.push(obj);
+                } else {
+                    let parts = [obj.clone(), state.clone()];
+                    self.push_made(&parts, || Value::Build(Box::new(obj.v), Box::new(state.v)), at)?;
+                }
             }
             b'Q' => {
                 let pid = self.pop(at)?;
-                self.stack.push(Value::PersistentId(Box::new(pid)));
+                let parts = [pid.clone()];
+                self.push_made(&parts, || Value::PersistentId(Box::new(pid.v)), at)?;
             }
             b'P' => {
                 let s = self.line(at)?;
-                self.stack.push(Value::PersistentId(Box::new(Value::Str(s))));
+                self.stack.push(Slot { v: Value::PersistentId(Box::new(Value::Str(s))), m: Meta { depth: 1, size: 2 } });
             }
             _ => return Ok(false),
         }
@@ -418,7 +513,7 @@ impl<'a> Machine<'a> {
                 self.pop_mark(at)?;
             }
             b'2' => {
-                let top = self.top(at)?.clone();
+                let top = self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))?.clone();
                 self.stack.push(top);
             }
             _ => return Ok(false),
@@ -464,6 +559,38 @@ mod tests {
         assert!(read(&[], 0).is_err());
         // Stack underflow instead of a panic.
         assert!(read(b"s.", 0).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_cycles_and_exponential_sharing_are_refused() {
+        // 200,000 nested lists in 400 kB: refused, not a stack overflow.
+        let d = 200_000;
+        let mut p = vec![0x80, 2];
+        p.extend(std::iter::repeat_n(b']', d));
+        p.extend(std::iter::repeat_n(b'a', d - 1));
+        p.push(b'.');
+        let e = read(&p, 0).unwrap_err().to_string();
+        assert!(e.contains("nested more than"), "{e}");
+        // A list appended into itself (through the memo): a cycle.
+        let p = [0x80, 2, b']', b'q', 0, b'h', 0, b'a', b'.'];
+        assert!(read(&p, 0).is_err());
+        // A list put in another, then grown: refused too (the parent's figures would lie).
+        let p = [0x80, 2, b']', b'q', 0, b']', b'h', 0, b'a', b'h', 0, b'K', 1, b'a', b'.'];
+        assert!(read(&p, 0).unwrap_err().to_string().contains("grows after"));
+        // Tuples of tuples sharing one child: 2^60 values once expanded, in a few bytes
+        // (refused at 2^21, before the copies add up to more than a few tens of MB).
+        let mut p = vec![0x80, 2, b'K', 1, 0x85];
+        for _ in 0..60 {
+            p.extend([b'2', 0x86]); // DUP, TUPLE2: (t, t)
+        }
+        p.push(b'.');
+        assert!(read(&p, 0).unwrap_err().to_string().contains("once shared parts are expanded"));
+        // Nesting of the depth real files have is fine.
+        let mut p = vec![0x80, 2];
+        p.extend(std::iter::repeat_n(b']', 50));
+        p.extend(std::iter::repeat_n(b'a', 49));
+        p.push(b'.');
+        assert!(read(&p, 0).is_ok());
     }
 
     #[test]
