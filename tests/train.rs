@@ -357,7 +357,7 @@ fn sigterm_stops_training_with_a_checkpoint_to_resume_from() {
     let ckpts = stargan::train::checkpoint::list(&out.join("checkpoints"));
     assert_eq!(ckpts.len(), 1, "one checkpoint, written at the stop");
     let stopped_at = ckpts[0].0;
-    assert!(stopped_at >= 3 && stopped_at < 100000);
+    assert!((3..100000).contains(&stopped_at));
     let logged = std::fs::read_to_string(&log).unwrap().lines().count() as i64;
     assert_eq!(logged, stopped_at, "stopped right after the step it logged last");
     // And the run continues from there.

@@ -197,7 +197,8 @@ impl<'a> Machine<'a> {
 
     /// The rest of the line (protocol-0 arguments), without its newline.
     fn line(&mut self, at: usize) -> Result<String, PickleError> {
-        let n = self.data[self.pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
+        let n =
+            self.data[self.pos..].iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
         let s = text(self.take(n)?, at)?;
         self.take(1)?;
         Ok(s)
@@ -241,7 +242,8 @@ impl<'a> Machine<'a> {
     fn grow(&mut self, items: Vec<Slot>, at: usize) -> Result<(), PickleError> {
         let added = self.nest(&items, at)?;
         let target = self.stack.last().ok_or_else(|| malformed(at, "stack underflow"))?.v.clone();
-        let key = cell_key(&target).ok_or_else(|| malformed(at, "APPEND or SETITEM on something that is not a list or dict"))?;
+        let key = cell_key(&target)
+            .ok_or_else(|| malformed(at, "APPEND or SETITEM on something that is not a list or dict"))?;
         let cell = self.cells.get_mut(&key).ok_or_else(|| malformed(at, "unknown container"))?;
         if cell.sealed {
             return Err(malformed(at, "a container grows after it was put inside another value"));
@@ -496,7 +498,8 @@ impl<'a> Machine<'a> {
             }
             b'P' => {
                 let s = self.line(at)?;
-                self.stack.push(Slot { v: Value::PersistentId(Box::new(Value::Str(s))), m: Meta { depth: 1, size: 2 } });
+                self.stack
+                    .push(Slot { v: Value::PersistentId(Box::new(Value::Str(s))), m: Meta { depth: 1, size: 2 } });
             }
             _ => return Ok(false),
         }

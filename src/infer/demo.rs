@@ -51,7 +51,10 @@ fn escape(s: &str) -> String {
 /// Sources: the i-th example of domain i mod K, so that every domain's style appears
 /// among the sources and no emoji twice. References: the examples not used as sources,
 /// two per domain.
-fn pick(examples: &ImageFolder) -> (Vec<(PathBuf, i64)>, Vec<(PathBuf, i64)>) {
+/// Image files with their domain labels.
+type Labelled = Vec<(PathBuf, i64)>;
+
+fn pick(examples: &ImageFolder) -> (Labelled, Labelled) {
     let k = examples.domains.len();
     let n = examples.files.iter().map(Vec::len).min().unwrap_or(0);
     let mut sources = Vec::new();

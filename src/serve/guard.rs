@@ -83,7 +83,7 @@ fn forbidden(why: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": why }))).into_response()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
