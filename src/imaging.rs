@@ -6,14 +6,39 @@ use anyhow::{Context, Result};
 use image::{imageops::FilterType, RgbImage};
 use tch::{Kind, Tensor};
 
+/// Largest image file the tool decodes, per side and in pixels. Every model works at
+/// 256 px or less, so larger files only cost memory; the limits keep a small file that
+/// declares a huge image (found by fuzzing: 1.5 KB declaring 65,285 × 1,535 px) from
+/// allocating hundreds of megabytes.
+pub const MAX_FILE_SIDE: u32 = 16384;
+pub const MAX_FILE_PIXELS: u64 = 64 << 20;
+
 /// Decodes an image file to RGB (alpha is composited on white, as emoji need).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open image {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read image {}", path.display()))?
-        .decode()
-        .with_context(|| format!("{} is not a readable image (png, jpg or webp)", path.display()))?;
+    let open = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+        image::ImageReader::open(path)
+            .with_context(|| format!("cannot open image {}", path.display()))?
+            .with_guessed_format()
+            .with_context(|| format!("cannot read image {}", path.display()))
+    };
+    let unreadable = || format!("{} is not a readable image (png, jpg or webp)", path.display());
+    let (w, h) = open()?.into_dimensions().with_context(unreadable)?;
+    if w > MAX_FILE_SIDE || h > MAX_FILE_SIDE || w as u64 * h as u64 > MAX_FILE_PIXELS {
+        anyhow::bail!(
+            "{}: {w}×{h} px is larger than this tool reads (at most {MAX_FILE_SIDE} px a side and {} megapixels); \
+             downscale it first",
+            path.display(),
+            MAX_FILE_PIXELS >> 20
+        );
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_FILE_SIDE);
+    limits.max_image_height = Some(MAX_FILE_SIDE);
+    // RGBA at the largest accepted size, plus the decoders' own buffers.
+    limits.max_alloc = Some(2 * 4 * MAX_FILE_PIXELS);
+    reader.limits(limits);
+    let img = reader.decode().with_context(unreadable)?;
     Ok(if img.color().has_alpha() { flatten_on_white(&img.to_rgba8()) } else { img.to_rgb8() })
 }
 

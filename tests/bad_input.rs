@@ -285,3 +285,22 @@ fn odd_images_work_and_other_architectures_are_named() {
     ]);
     check(&f, &a, Expect::Error("the checkpoint was made for another configuration"));
 }
+
+/// Inputs the fuzzers flagged (docs/reliability.md), replayed: each is handled, fast.
+#[test]
+fn fuzz_regressions_are_handled() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    // A 1.5 KB JPEG declaring 65,285 × 1,535 pixels: an upload is refused from its header.
+    let bomb = std::fs::read(dir.join("jpeg-65285x1535-header.jpg")).unwrap();
+    let t = std::time::Instant::now();
+    match stargan::imaging::decode_untrusted(&bomb, 4096) {
+        Err(stargan::imaging::UntrustedImageError::TooLarge { width: 65285, height: 1535, max: 4096 }) => {}
+        other => panic!("expected TooLarge, got {:?}", other.map(|i| i.dimensions())),
+    }
+    assert!(t.elapsed().as_secs_f64() < 0.5, "refused from the header, not after decoding");
+    // As an image file (data sets, `translate` inputs) it is refused from its header too.
+    let t = std::time::Instant::now();
+    let err = stargan::imaging::load_rgb(&dir.join("jpeg-65285x1535-header.jpg")).unwrap_err();
+    assert!(format!("{err:#}").contains("65285×1535 px is larger than this tool reads"), "{err:#}");
+    assert!(t.elapsed().as_secs_f64() < 0.5);
+}

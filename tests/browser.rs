@@ -61,7 +61,8 @@ fn all_decoded(selector: &str, n: usize) -> String {
 #[test]
 fn the_page_translates_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&tiny_emoji_model(dir.path()), &[]);
+    // The shipped model: what `make serve` shows.
+    let server = Server::start(&stargan::files::shipped_model(), &[]);
     let source = dir.path().join("my upload.png");
     std::fs::copy(example_emoji().join("twemoji/1f980.png"), &source).unwrap();
 
@@ -126,14 +127,7 @@ fn the_page_translates_in_a_real_browser() {
         "no error message"
     );
 
-    // 4. A file of the wrong type is refused with a message, before any upload.
-    let text = dir.path().join("notes.txt");
-    std::fs::write(&text, "not an image").unwrap();
-    tab.find_element("#source-file").unwrap().set_input_files(&[text.to_str().unwrap()]).unwrap();
-    wait_true(&tab, "!document.getElementById('banner').hidden", 10);
-    let msg = tab.evaluate("document.getElementById('banner').textContent", false).unwrap().value.unwrap();
-    assert!(msg.as_str().unwrap().contains("not a PNG, JPEG or WebP"), "{msg}");
-
+    // The page as a user sees it after these steps (the README's picture comes from here).
     let png = tab.capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true).unwrap();
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
     std::fs::write(&shot, &png).unwrap();
@@ -142,6 +136,14 @@ fn the_page_translates_in_a_real_browser() {
     // Not a blank page: many distinct colours (the emoji and the translations).
     let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
     assert!(colours.len() > 500, "only {} colours in {}", colours.len(), shot.display());
+
+    // 4. A file of the wrong type is refused with a message, before any upload.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    tab.find_element("#source-file").unwrap().set_input_files(&[text.to_str().unwrap()]).unwrap();
+    wait_true(&tab, "!document.getElementById('banner').hidden", 10);
+    let msg = tab.evaluate("document.getElementById('banner').textContent", false).unwrap().value.unwrap();
+    assert!(msg.as_str().unwrap().contains("not a PNG, JPEG or WebP"), "{msg}");
 
     let errors = errors.lock().unwrap();
     assert!(errors.is_empty(), "JavaScript exceptions: {errors:?}");

@@ -48,7 +48,7 @@ pub enum Command {
     Fid(eval::FidArgs),
     /// LPIPS between two images.
     Lpips(eval::LpipsArgs),
-    /// Benchmarks: inference speed and memory.
+    /// Benchmarks: inference and training speed and memory, devices, all-reduce.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Build data sets.
