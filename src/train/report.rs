@@ -72,6 +72,12 @@ fn svg_plot(records: &[serde_json::Value], keys: &[&str]) -> String {
         let c = COLORS[i % COLORS.len()];
         let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
         let _ = write!(s, "<polyline fill='none' stroke='{c}' stroke-width='1.5' points='{}'/>", path.join(" "));
+        // Sparse series (evaluations) get a dot per point, so that one point is visible too.
+        if pts.len() <= 60 {
+            for (x, y) in pts {
+                let _ = write!(s, "<circle cx='{:.1}' cy='{:.1}' r='3' fill='{c}'/>", sx(*x), sy(*y));
+            }
+        }
         let _ =
             write!(s, "<text x='{}' y='{}' font-size='11' fill='{c}'>{k}</text>", w - 150.0, 16.0 + 13.0 * i as f64);
     }
