@@ -20,10 +20,10 @@ for round in 1 2 3; do
   say "infer afhq b1: $($BIN bench infer --preset afhq --device cpu --batch 1 --iters 5 --json)"
   say "infer afhq b1 trim: $($BIN --trim-gpu-libraries bench infer --preset afhq --device cpu --batch 1 --iters 5 --json)"
 done
-say "train emoji64 b4 2 threads: $($BIN bench train --config runs/emoji64/config.json --device cpu --batch 4 --iters 20 --warmup 3 --json)"
-say "train emoji64 b4 1 thread: $($BIN --threads 1 bench train --config runs/emoji64/config.json --device cpu --batch 4 --iters 20 --warmup 3 --json)"
+say "train emoji64 b4 2 threads: $($BIN bench train --config models/emoji64.config.json --device cpu --batch 4 --iters 20 --warmup 3 --json)"
+say "train emoji64 b4 1 thread: $($BIN --threads 1 bench train --config models/emoji64.config.json --device cpu --batch 4 --iters 20 --warmup 3 --json)"
 say "allreduce afhq 2 procs gloo: $($BIN bench allreduce --preset afhq --nproc 2 --device cpu --iters 5 --json)"
-say "allreduce emoji64 2 procs gloo: $($BIN bench allreduce --config runs/emoji64/config.json --nproc 2 --device cpu --iters 10 --json)"
+say "allreduce emoji64 2 procs gloo: $($BIN bench allreduce --config models/emoji64.config.json --nproc 2 --device cpu --iters 10 --json)"
 W=$(ls ~/.cache/stargan/weights/default_1.pt 2>/dev/null || echo "")
 [ -n "$W" ] && say "inception: $(./target/release/examples/inception_speed "$W" 16 | tr '\n' ' ')"
 if [ -n "${MEASURE_EVAL:-}" ]; then

@@ -22,7 +22,7 @@ pub struct Cli {
     /// threads and OMP_WAIT_POLICY=PASSIVE degrade more gracefully (docs/performance.md).
     #[arg(long, global = true, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
-    /// On a machine without a usable GPU, give back the ~110 MiB of memory that the CUDA
+    /// On a machine without a usable GPU, give back the ~120 MiB of memory that the CUDA
     /// libraries keep resident after loading (they are never executed there; measured in
     /// docs/performance.md). Off by default.
     #[arg(long, global = true)]
