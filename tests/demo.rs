@@ -102,22 +102,37 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
     .unwrap();
     let ckpt = run_dir.join("checkpoints/000001.safetensors");
     let out = dir.path().join("model.safetensors");
+    // float16 is kept only when it moves no translated pixel by more than one 8-bit level;
+    // on this one-iteration model the largest move sits at that boundary (1 or 2 levels,
+    // depending on the float32 reduction order), so both outcomes of the check are tested.
     let o =
         stargan_bin().args(["export", "--half", "--checkpoint"]).arg(&ckpt).arg("--out").arg(&out).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let half = o.status.success();
+    if !half {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("export it without --half"), "{err}");
+        assert!(!out.exists(), "a refused export leaves no file behind");
+        let o = stargan_bin().args(["export", "--checkpoint"]).arg(&ckpt).arg("--out").arg(&out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     let c = Checkpoint::open(&out).unwrap();
     let nets: Vec<&str> = c.nets.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(nets, ["generator", "mapping_network", "style_encoder"], "no discriminator, no optimizer state");
-    assert!(c.nets.iter().flat_map(|(_, sd)| sd).all(|(_, t)| t.kind() == Kind::Half));
+    let kind = if half { Kind::Half } else { Kind::Float };
+    assert!(c.nets.iter().flat_map(|(_, sd)| sd).all(|(_, t)| t.kind() == kind));
     assert_eq!(c.metadata["kind"], "inference");
     assert_eq!(c.metadata["source_iteration"], "1");
     assert_eq!(c.config, Some(tiny_model(3)));
     // A quarter of the online + EMA + D + optimizer file, or less.
     assert!(std::fs::metadata(&out).unwrap().len() * 4 < std::fs::metadata(&ckpt).unwrap().len());
-    // The translations of the float16 file and of the EMA networks in the checkpoint
-    // agree to float16 precision, and to one 8-bit level once saved.
+    // The translations of the exported file and of the EMA networks in the checkpoint
+    // agree: exactly in float32; to float16 precision, and one 8-bit level once saved, in float16.
     let (a, b) = (probe(&ckpt), probe(&out));
     let diff = max_abs_diff(&a, &b);
+    if !half {
+        assert_eq!(diff, 0.0, "float32 export translates exactly as the checkpoint");
+        return;
+    }
     assert!(diff < 2e-2, "max |diff| {diff}");
     let worst = imaging::to_images(&a)
         .iter()
