@@ -243,28 +243,9 @@ fn odd_images_work_and_other_architectures_are_named() {
         check(&f, &a, Expect::Works);
     }
     // Training on a data set of 1×1, 300×2, grayscale, alpha and CMYK images.
-    let a = args(&[
-        "train",
-        "--device",
-        "cpu",
-        "--data",
-        &f.s("data"),
-        "--out",
-        "run",
-        "--total-iters",
-        "1",
-        "--img-size",
-        "32",
-        "--dim-in",
-        "16",
-        "--max-conv-dim",
-        "32",
-        "--batch-size",
-        "2",
-        "--sample-every",
-        "0",
-        "--no-progress",
-    ]);
+    let data = f.s("data");
+    let run = ["--total-iters", "1", "--batch-size", "2", "--sample-every", "0", "--no-progress"];
+    let a = args(&[&["train", "--device", "cpu", "--data", &data, "--out", "run"], TINY_MODEL_ARGS, &run].concat());
     check(&f, &a, Expect::Works);
     // An official checkpoint of one architecture loaded as another.
     let afhq = parity_dir().join("afhq_tiny.legacy_nets_ema.ckpt");

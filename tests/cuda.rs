@@ -75,9 +75,6 @@ fn float32_forward_on_cuda_matches_float64_reference() {
 #[test]
 #[ignore = "needs a CUDA GPU: cargo test --test cuda -- --ignored (the device script runs it)"]
 fn explicit_r1_graph_equals_double_backward_on_cuda() {
-    use stargan::model::Module;
-    use stargan::train::losses::{r1_from_gradient, r1_reg};
-    use tch::Tensor;
     std::env::set_var("NVIDIA_TF32_OVERRIDE", "0");
     let Some(dev) = cuda_or_skip() else { return };
     stargan::torch_ext::cuda::set_allow_tf32(false);
@@ -90,13 +87,7 @@ fn explicit_r1_graph_equals_double_backward_on_cuda() {
         let fx = fixture(&name, "forward");
         let x = fx["in.x"].to_kind(Kind::Float).to_device(dev);
         let y = fx["in.y"].to_device(dev);
-        let params: Vec<Tensor> = d.parameters().into_iter().map(|p| p.tensor).collect();
-        let (_, grad) = d.forward_with_input_grad(&x, &y);
-        let fast = r1_from_gradient(&grad);
-        let g_fast = Tensor::run_backward(&[&fast], &params, false, false);
-        let xg = x.detach().set_requires_grad(true);
-        let slow = r1_reg(&d.forward(&xg, &y), &xg);
-        let g_slow = Tensor::run_backward(&[&slow], &params, false, false);
+        let (fast, g_fast, slow, g_slow) = r1_both_ways(&d, &x, &y);
         assert_close(
             &format!("{name}: R1 (cuda)"),
             &fast.to_device(Device::Cpu).reshape([-1]),

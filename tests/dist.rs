@@ -19,8 +19,8 @@ fn data() -> PathBuf {
 fn train(out: &Path, total: i64, extra: &[&str]) -> Command {
     let mut c = stargan_bin();
     c.args(["train", "--data", data().to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--img-size", "32", "--dim-in", "16", "--max-conv-dim", "32", "--latent-dim", "8"])
-        .args(["--style-dim", "16", "--hidden-dim", "32", "--batch-size", "4", "--device", "cpu"])
+        .args(TINY_MODEL_ARGS)
+        .args(["--batch-size", "4", "--device", "cpu"])
         .args(["--precision", "fp64", "--sample-every", "0", "--no-progress", "--seed", "9"])
         .args(["--total-iters", &total.to_string(), "--save-every", "2", "--keep-last", "10"])
         .args(extra);

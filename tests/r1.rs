@@ -9,7 +9,6 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use stargan::config::ModelConfig;
 use stargan::model::{Discriminator, Init, Module};
-use stargan::train::losses::{r1_from_gradient, r1_reg};
 use tch::{Device, Kind, Tensor};
 
 #[test]
@@ -34,15 +33,8 @@ fn explicit_r1_equals_double_backward_over_random_configurations() {
             let d = Discriminator::new(&Init::new(Device::Cpu, Kind::Double), &cfg);
             let x = Tensor::randn([n, 3, img_size, img_size], (Kind::Double, Device::Cpu));
             let y = Tensor::randint(cfg.num_domains, [n], (Kind::Int64, Device::Cpu));
-            let params: Vec<Tensor> = d.parameters().into_iter().map(|p| p.tensor).collect();
             let what = format!("{img_size} px, width {width}, {} domains, batch {n}", cfg.num_domains);
-
-            let (_, grad) = d.forward_with_input_grad(&x, &y);
-            let fast = r1_from_gradient(&grad);
-            let g_fast = Tensor::run_backward(&[&fast], &params, false, false);
-            let xg = x.detach().set_requires_grad(true);
-            let slow = r1_reg(&d.forward(&xg, &y), &xg);
-            let g_slow = Tensor::run_backward(&[&slow], &params, false, false);
+            let (fast, g_fast, slow, g_slow) = r1_both_ways(&d, &x, &y);
 
             assert_close(&format!("{what}: R1"), &fast.reshape([1]), &slow.reshape([1]), 1e-12);
             let mut compared = 0;
@@ -61,7 +53,7 @@ fn explicit_r1_equals_double_backward_over_random_configurations() {
                     (false, false) => {}
                 }
             }
-            assert!(compared >= params.len() / 2, "{what}: only {compared} gradients compared");
+            assert!(compared >= d.parameters().len() / 2, "{what}: only {compared} gradients compared");
             cases += 1;
         }
     }

@@ -234,32 +234,8 @@ fn cli_resume_needs_only_the_run_folder() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let data = afhq().join("ref");
-    stargan(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--img-size",
-        "32",
-        "--dim-in",
-        "16",
-        "--max-conv-dim",
-        "32",
-        "--latent-dim",
-        "8",
-        "--style-dim",
-        "16",
-        "--hidden-dim",
-        "32",
-        "--batch-size",
-        "2",
-        "--total-iters",
-        "2",
-        "--sample-every",
-        "0",
-        "--device",
-        "cpu",
-        "--no-progress",
-    ]);
+    let run = ["--batch-size", "2", "--total-iters", "2", "--sample-every", "0", "--device", "cpu", "--no-progress"];
+    stargan(&[&["train", "--data", data.to_str().unwrap()], TINY_MODEL_ARGS, &run].concat());
     // Data folder and model settings come from the run's config.json.
     stargan(&["train", "--resume", "--total-iters", "3", "--device", "cpu", "--no-progress"]);
     let c = Checkpoint::open(out.join("checkpoints/000003.safetensors")).unwrap();
@@ -336,8 +312,8 @@ fn sigterm_stops_training_with_a_checkpoint_to_resume_from() {
     let args = |extra: &[&str]| {
         let mut c = stargan_bin();
         c.args(["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .args(["--img-size", "32", "--dim-in", "16", "--max-conv-dim", "32", "--latent-dim", "8"])
-            .args(["--style-dim", "16", "--hidden-dim", "32", "--batch-size", "2", "--device", "cpu"])
+            .args(TINY_MODEL_ARGS)
+            .args(["--batch-size", "2", "--device", "cpu"])
             .args(["--sample-every", "0", "--save-every", "0", "--print-every", "1", "--no-progress"])
             .args(extra);
         c

@@ -88,6 +88,42 @@ pub fn model_config(name: &str) -> ModelConfig {
     }
 }
 
+/// The `stargan train` flags of [`tiny_model`]: the same architecture from the command line.
+pub const TINY_MODEL_ARGS: &[&str] = &[
+    "--img-size",
+    "32",
+    "--dim-in",
+    "16",
+    "--max-conv-dim",
+    "32",
+    "--latent-dim",
+    "8",
+    "--style-dim",
+    "16",
+    "--hidden-dim",
+    "32",
+];
+
+/// The R1 penalty of `d` at `(x, y)` computed both ways, with its gradient for every parameter
+/// of `d`: `(explicit, its gradients, double backward, its gradients)`. Training uses the
+/// explicit input-gradient graph; double backward is the definition it must equal.
+pub fn r1_both_ways(
+    d: &stargan::model::Discriminator,
+    x: &Tensor,
+    y: &Tensor,
+) -> (Tensor, Vec<Tensor>, Tensor, Vec<Tensor>) {
+    use stargan::model::Module;
+    use stargan::train::losses::{r1_from_gradient, r1_reg};
+    let params: Vec<Tensor> = d.parameters().into_iter().map(|p| p.tensor).collect();
+    let (_, grad) = d.forward_with_input_grad(x, y);
+    let fast = r1_from_gradient(&grad);
+    let g_fast = Tensor::run_backward(&[&fast], &params, false, false);
+    let xg = x.detach().set_requires_grad(true);
+    let slow = r1_reg(&d.forward(&xg, y), &xg);
+    let g_slow = Tensor::run_backward(&[&slow], &params, false, false);
+    (fast, g_fast, slow, g_slow)
+}
+
 /// A very small model for end-to-end tests (32 px, a few channels).
 pub fn tiny_model(num_domains: i64) -> ModelConfig {
     ModelConfig {
