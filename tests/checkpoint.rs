@@ -235,6 +235,22 @@ fn an_interrupted_write_leaves_the_previous_checkpoint_valid() {
     std::fs::write(dir.path().join(".ckpt.safetensors.tmp-1-0"), &before[..before.len() / 2]).unwrap();
     let ckpt = Checkpoint::open(&path).unwrap();
     assert_eq!(max_abs_diff(&ckpt.net("generator").unwrap()[0].1, &t), 0.0);
+
+    // The next run removes the temporary files of processes that are gone, and only those:
+    // a live process (pid 1 here, or this one) may be in the middle of its own write.
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let stray = |pid: u32| dir.path().join(format!(".ckpt.safetensors.tmp-{pid}-0"));
+    for pid in [dead, std::process::id()] {
+        std::fs::write(stray(pid), b"partial").unwrap();
+    }
+    stargan::checkpoint::native::remove_stale_temp_files(dir.path());
+    assert!(!stray(dead).exists(), "the dead writer's file is removed");
+    assert!(stray(1).exists() && stray(std::process::id()).exists(), "live writers' files are kept");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 /// The released CelebA-HQ file predates the `hpf.filter` buffer: a generator state dict

@@ -194,19 +194,26 @@ pub fn write_atomic(
 }
 
 /// Removes the temporary files that writers of other processes left in `dir` (a run
-/// killed in the middle of a save): `.<name>.tmp-<pid>-<n>` with a pid that is not ours.
+/// killed in the middle of a save): `.<name>.tmp-<pid>-<n>` whose process is gone. Files
+/// of a live process (another run or an export writing into the same folder) are its own.
 pub fn remove_stale_temp_files(dir: &Path) {
-    let me = std::process::id().to_string();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(rest) = name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")).map(|(_, r)| r) else {
             continue;
         };
-        let pid = rest.split('-').next().unwrap_or("");
-        if !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()) && pid != me {
+        let pid = rest.split('-').next().and_then(|p| p.parse::<libc::pid_t>().ok()).filter(|&p| p > 0);
+        if pid.is_some_and(|p| !process_is_alive(p)) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Whether process `pid` exists on this machine (ours included).
+fn process_is_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// A new temporary file next to `target` (same file system, so rename is atomic).

@@ -22,27 +22,29 @@ pub enum PickleError {
     Malformed { pos: usize, what: String },
 }
 
-/// A decoded pickle value. Lists and dicts are shared, as pickle's memo shares them.
+/// A decoded pickle value. Lists and dicts are shared, as pickle's memo shares them; every
+/// other part is reference-counted too, so that DUP and memo GETs copy a pointer, never a
+/// value (a few bytes of them could otherwise ask for gigabytes of copies).
 #[derive(Clone, Debug)]
 pub enum Value {
     None,
     Bool(bool),
     Int(i64),
     /// Integers that do not fit in 64 bits, as little-endian two's complement bytes.
-    BigInt(Vec<u8>),
+    BigInt(Rc<[u8]>),
     Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Tuple(Vec<Value>),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Tuple(Rc<[Value]>),
     List(Rc<RefCell<Vec<Value>>>),
     Dict(Rc<RefCell<Vec<(Value, Value)>>>),
     /// `module.name`, never resolved.
-    Global(String, String),
+    Global(Rc<str>, Rc<str>),
     /// A callable applied to arguments (REDUCE / NEWOBJ), never executed.
-    Call(Box<Value>, Vec<Value>),
+    Call(Rc<Value>, Rc<[Value]>),
     /// BUILD: an object and the state it would receive.
-    Build(Box<Value>, Box<Value>),
-    PersistentId(Box<Value>),
+    Build(Rc<Value>, Rc<Value>),
+    PersistentId(Rc<Value>),
     /// Internal: the MARK on the stack.
     Mark,
 }
@@ -66,7 +68,7 @@ impl Value {
     /// Items of a tuple or list.
     pub fn items(&self) -> Option<Vec<Value>> {
         match self {
-            Value::Tuple(v) => Some(v.clone()),
+            Value::Tuple(v) => Some(v.to_vec()),
             Value::List(v) => Some(v.borrow().clone()),
             _ => None,
         }
@@ -82,7 +84,7 @@ impl Value {
     }
 
     pub fn is_global(&self, module: &str, name: &str) -> bool {
-        matches!(self, Value::Global(m, n) if m == module && n == name)
+        matches!(self, Value::Global(m, n) if &**m == module && &**n == name)
     }
 }
 
@@ -335,7 +337,7 @@ impl<'a> Machine<'a> {
                     buf[..n].copy_from_slice(&bytes);
                     Value::Int(i64::from_le_bytes(buf))
                 } else {
-                    Value::BigInt(bytes)
+                    Value::BigInt(bytes.into())
                 }
             }
             b'I' | b'L' => {
@@ -367,7 +369,7 @@ impl<'a> Machine<'a> {
         };
         let n = self.len(width)?;
         let bytes = self.take(n)?;
-        self.stack.push(leaf(if is_text { Value::Str(text(bytes, at)?) } else { Value::Bytes(bytes.to_vec()) }));
+        self.stack.push(leaf(if is_text { Value::Str(text(bytes, at)?.into()) } else { Value::Bytes(bytes.into()) }));
         Ok(true)
     }
 
@@ -378,7 +380,7 @@ impl<'a> Machine<'a> {
             b'(' => self.stack.push(leaf(Value::Mark)),
             b'}' => self.push_cell(Value::Dict(Rc::new(RefCell::new(Vec::new()))), empty),
             b']' | 0x8f => self.push_cell(Value::List(Rc::new(RefCell::new(Vec::new()))), empty), // EMPTY_SET, as a list
-            b')' => self.stack.push(leaf(Value::Tuple(Vec::new()))),
+            b')' => self.stack.push(leaf(Value::Tuple(Rc::new([])))),
             b't' | 0x91 => {
                 let items = self.pop_mark(at)?;
                 self.push_made(&items, || Value::Tuple(items.iter().map(|s| s.v.clone()).collect()), at)?;
@@ -447,7 +449,7 @@ impl<'a> Machine<'a> {
             b'c' => {
                 let module = self.line(at)?;
                 let name = self.line(at)?;
-                self.stack.push(leaf(Value::Global(module, name)));
+                self.stack.push(leaf(Value::Global(module.into(), name.into())));
             }
             0x93 => {
                 let name = self.pop(at)?.v;
@@ -469,7 +471,7 @@ impl<'a> Machine<'a> {
                 } else {
                     let items = items.clone();
                     let parts = [callable.clone(), args.clone()];
-                    self.push_made(&parts, || Value::Call(Box::new(callable.v), items), at)?;
+                    self.push_made(&parts, || Value::Call(Rc::new(callable.v), items), at)?;
                 }
             }
             b'b' => {
@@ -488,18 +490,20 @@ impl<'a> Machine<'a> {
                     self.stack.push(obj);
                 } else {
                     let parts = [obj.clone(), state.clone()];
-                    self.push_made(&parts, || Value::Build(Box::new(obj.v), Box::new(state.v)), at)?;
+                    self.push_made(&parts, || Value::Build(Rc::new(obj.v), Rc::new(state.v)), at)?;
                 }
             }
             b'Q' => {
                 let pid = self.pop(at)?;
                 let parts = [pid.clone()];
-                self.push_made(&parts, || Value::PersistentId(Box::new(pid.v)), at)?;
+                self.push_made(&parts, || Value::PersistentId(Rc::new(pid.v)), at)?;
             }
             b'P' => {
                 let s = self.line(at)?;
-                self.stack
-                    .push(Slot { v: Value::PersistentId(Box::new(Value::Str(s))), m: Meta { depth: 1, size: 2 } });
+                self.stack.push(Slot {
+                    v: Value::PersistentId(Rc::new(Value::Str(s.into()))),
+                    m: Meta { depth: 1, size: 2 },
+                });
             }
             _ => return Ok(false),
         }
@@ -581,13 +585,29 @@ mod tests {
         let p = [0x80, 2, b']', b'q', 0, b']', b'h', 0, b'a', b'h', 0, b'K', 1, b'a', b'.'];
         assert!(read(&p, 0).unwrap_err().to_string().contains("grows after"));
         // Tuples of tuples sharing one child: 2^60 values once expanded, in a few bytes
-        // (refused at 2^21, before the copies add up to more than a few tens of MB).
+        // (refused at 2^21).
         let mut p = vec![0x80, 2, b'K', 1, 0x85];
         for _ in 0..60 {
             p.extend([b'2', 0x86]); // DUP, TUPLE2: (t, t)
         }
         p.push(b'.');
         assert!(read(&p, 0).unwrap_err().to_string().contains("once shared parts are expanded"));
+        // Below that limit, a tuple of ~800,000 values duplicated ten thousand times (DUP, memo PUT
+        // and GET): every copy shares the one tuple. Were copies deep, this input of ~30 KB
+        // would ask for hundreds of GB.
+        let mut p = vec![0x80, 2, b'K', 1, 0x85];
+        for _ in 0..18 {
+            p.extend([b'2', 0x86]);
+        }
+        p.extend([b'q', 0]);
+        for _ in 0..10_000 {
+            p.extend([b'2', b'h', 0, b'0']); // DUP, GET 0, POP
+        }
+        p.extend([b'h', 0, 0x86, b'.']); // (t, t)
+        let (v, _) = read(&p, 0).unwrap();
+        let Value::Tuple(pair) = v else { panic!("a tuple") };
+        let (Value::Tuple(a), Value::Tuple(b)) = (&pair[0], &pair[1]) else { panic!("two tuples") };
+        assert!(Rc::ptr_eq(a, b), "the copies share one tuple");
         // Nesting of the depth real files have is fine.
         let mut p = vec![0x80, 2];
         p.extend(std::iter::repeat_n(b']', 50));

@@ -36,13 +36,17 @@ impl Obj {
     }
 }
 
+/// Most elements a tensor may have beyond its storage's (through zero strides): 2^28, 1 GiB
+/// of float32.
+const MAX_EXPANDED_ELEMENTS: i64 = 1 << 28;
+
 /// Storage element kinds by their legacy class names.
 fn storage_kind(global: &Value) -> Option<Kind> {
     let Value::Global(module, name) = global else { return None };
-    if module != "torch" {
+    if &**module != "torch" {
         return None;
     }
-    Some(match name.as_str() {
+    Some(match &**name {
         "FloatStorage" => Kind::Float,
         "DoubleStorage" => Kind::Double,
         "HalfStorage" => Kind::Half,
@@ -149,11 +153,21 @@ impl Resolver<'_> {
                 "tensor of size {size:?} at offset {offset} reaches past its storage of {numel} elements (truncated file?)"
             )));
         }
-        if empty {
-            return Ok(Tensor::zeros(size.as_slice(), (kind, tch::Device::Cpu)));
+        // The copy made below has this many elements: more than the storage only through
+        // zero strides (an expanded tensor), which may not blow a few bytes up into gigabytes.
+        let elements = size.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s));
+        if elements.is_none_or(|n| n > numel.max(MAX_EXPANDED_ELEMENTS)) {
+            return Err(self.bad(format!(
+                "tensor of size {size:?} has more elements than its storage of {numel} can justify (corrupt file?)"
+            )));
         }
-        // A view of the storage (no copy when the layout is already contiguous).
-        Ok(storage.data.as_strided(size.as_slice(), stride.as_slice(), Some(offset)).contiguous())
+        let made = if empty {
+            Tensor::f_zeros(size.as_slice(), (kind, tch::Device::Cpu))
+        } else {
+            // A view of the storage (no copy when the layout is already contiguous).
+            storage.data.f_as_strided(size.as_slice(), stride.as_slice(), Some(offset)).and_then(|t| t.f_contiguous())
+        };
+        made.map_err(|e| self.bad(format!("tensor of size {size:?}, stride {stride:?}: {e}")))
     }
 
     fn convert(&self, v: &Value) -> Result<Obj, CheckpointError> {
@@ -162,7 +176,7 @@ impl Resolver<'_> {
                 let mut out = Vec::new();
                 for (k, val) in v.dict_entries().unwrap() {
                     let key = match &k {
-                        Value::Str(s) => s.clone(),
+                        Value::Str(s) => s.to_string(),
                         Value::Int(i) => i.to_string(),
                         other => format!("{other:?}"),
                     };
@@ -366,4 +380,41 @@ fn read_zip(file: &str, src: &FileBytes) -> Result<Obj, CheckpointError> {
         storages.insert(key, storage);
     }
     Resolver { file, storages }.convert(&root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    /// `_rebuild_tensor_v2`'s first four arguments for storage "0" (four floats).
+    fn rebuild(size: &[i64], stride: &[i64], offset: i64) -> Result<Tensor, CheckpointError> {
+        let ints = |v: &[i64]| Value::Tuple(v.iter().map(|&i| Value::Int(i)).collect());
+        let pid = Value::Tuple(Rc::new([
+            Value::Str("storage".into()),
+            Value::Global("torch".into(), "FloatStorage".into()),
+            Value::Str("0".into()),
+            Value::Str("cpu".into()),
+            Value::Int(4),
+        ]));
+        let storage = Storage::from_bytes(Kind::Float, &[0u8; 16]);
+        let r = Resolver { file: "t.ckpt", storages: HashMap::from([("0".to_string(), storage)]) };
+        r.rebuild_tensor(&[Value::PersistentId(Rc::new(pid)), Value::Int(offset), ints(size), ints(stride)])
+    }
+
+    #[test]
+    fn tensor_geometry_from_the_file_is_checked_before_anything_is_allocated() {
+        assert_eq!(rebuild(&[2, 2], &[2, 1], 0).unwrap().size(), [2, 2]);
+        // Zero strides expand legitimately (a broadcast tensor saved as such)...
+        assert_eq!(rebuild(&[3, 4], &[0, 1], 0).unwrap().size(), [3, 4]);
+        // ...but not into gigabytes out of four floats, nor past i64.
+        for (size, stride) in [(vec![1i64 << 31, 1 << 31], vec![0i64, 0]), (vec![1 << 40, 1 << 40], vec![0, 0])] {
+            let e = rebuild(&size, &stride, 0).unwrap_err().to_string();
+            assert!(e.contains("more elements than its storage"), "{e}");
+        }
+        // Empty tensors with absurd other sizes, and reads past the storage.
+        assert!(rebuild(&[0, i64::MAX, i64::MAX], &[1, 1, 1], 0).is_err());
+        assert_eq!(rebuild(&[0, 5], &[5, 1], 0).unwrap().size(), [0, 5]);
+        assert!(rebuild(&[2, 2], &[2, 1], 1).unwrap_err().to_string().contains("reaches past"));
+    }
 }
