@@ -115,6 +115,16 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         let o = stargan_bin().args(["export", "--checkpoint"]).arg(&ckpt).arg("--out").arg(&out).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
+    // A target that cannot be replaced (a folder of that name) is an error naming it, with
+    // nothing left behind.
+    let taken = dir.path().join("taken.safetensors");
+    std::fs::create_dir(&taken).unwrap();
+    let o = stargan_bin().args(["export", "--checkpoint"]).arg(&ckpt).arg("--out").arg(&taken).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("taken.safetensors"), "{err}");
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert!(names.iter().all(|n| !n.contains("staging") && !n.contains(".tmp-")), "{names:?}");
     let c = Checkpoint::open(&out).unwrap();
     let nets: Vec<&str> = c.nets.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(nets, ["generator", "mapping_network", "style_encoder"], "no discriminator, no optimizer state");

@@ -187,3 +187,43 @@ fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
     let logged = std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().count() as i64;
     assert_eq!(newest, logged);
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn ranks_whose_launcher_dies_stop_cleanly_with_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut launcher = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the ranks did not start training");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let needle = out.to_str().unwrap();
+    assert_eq!(processes_mentioning(needle).len(), 3, "the launcher and two ranks");
+    // SIGKILL: the launcher cannot pass anything on; the kernel sends the ranks SIGTERM.
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    while !processes_mentioning(needle).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(180), "ranks outlived their launcher");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let newest = stargan::train::checkpoint::list(&out.join("checkpoints")).last().unwrap().0;
+    let logged = std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().count() as i64;
+    assert_eq!(newest, logged, "they agreed on a step, saved it, and exited");
+}

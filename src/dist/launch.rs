@@ -5,9 +5,12 @@
 //! - The processes meet through a file store in a private temporary folder: nothing
 //!   listens on the network, and no port can be taken in between.
 //! - They run in their own process group, so the terminal's Ctrl-C reaches only this
-//!   launcher, which passes SIGTERM on once: the run stops cleanly, with a checkpoint. A
-//!   second Ctrl-C kills them.
+//!   launcher, which passes SIGTERM on once: the run stops cleanly, with a checkpoint,
+//!   however long the step, evaluation or save in progress takes. A second Ctrl-C kills
+//!   them. SIGHUP (a closed terminal) is a stop request too.
 //! - When one fails the others are stopped (SIGTERM, then SIGKILL after a grace period).
+//! - Should the launcher itself die, the kernel sends its ranks SIGTERM
+//!   (`PR_SET_PDEATHSIG`): no rank trains on unsupervised.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -109,7 +112,7 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
     // Signals first: a Ctrl-C while the ranks start must not leave them running.
     let signals = Arc::new(AtomicUsize::new(0));
     let mut handlers = Vec::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         let n = signals.clone();
         // SAFETY: the handler only increments an atomic.
         handlers.push(unsafe {
@@ -122,8 +125,25 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
         let dir = PrivateDir::new()?;
         let store = dir.0.join("store");
         let mut ranks = Ranks { children: Vec::with_capacity(nproc), exited: vec![None; nproc] };
+        // SAFETY: getpid is async-signal-safe.
+        let launcher = unsafe { libc::getpid() };
         for rank in 0..nproc {
-            let child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            // SAFETY: between fork and exec the closure calls only prctl and getppid, which
+            // are async-signal-safe, and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The launcher may have died before prctl took effect.
+                    if libc::getppid() != launcher {
+                        return Err(std::io::Error::other("the launcher is gone"));
+                    }
+                    Ok(())
+                });
+            }
+            let child = command
                 .args(&args[1..])
                 .env("RANK", rank.to_string())
                 .env("LOCAL_RANK", rank.to_string())
@@ -153,9 +173,9 @@ fn supervise(ranks: &mut Ranks, signals: &AtomicUsize) -> Result<()> {
     loop {
         let asked = signals.load(Ordering::SeqCst);
         if asked > forwarded {
-            // The first request stops the ranks cleanly; another kills them.
+            // The first request stops the ranks cleanly, with no time limit (they agree on
+            // the step to stop after, then save); another kills them.
             ranks.signal_running(if forwarded == 0 { libc::SIGTERM } else { libc::SIGKILL });
-            deadline.get_or_insert(Instant::now() + GRACE);
             forwarded = asked;
         }
         for rank in 0..ranks.children.len() {
@@ -164,9 +184,11 @@ fn supervise(ranks: &mut Ranks, signals: &AtomicUsize) -> Result<()> {
             }
             if let Some(s) = ranks.children[rank].try_wait()? {
                 ranks.exited[rank] = Some(s);
-                if !s.success() && failed.is_none() && forwarded == 0 {
-                    failed = Some((rank, s));
-                    // The others cannot finish without it.
+                if !s.success() {
+                    if failed.is_none() && forwarded == 0 {
+                        failed = Some((rank, s));
+                    }
+                    // The others cannot finish without it (nor save: rank 0 may be the one).
                     ranks.signal_running(libc::SIGTERM);
                     deadline.get_or_insert(Instant::now() + GRACE);
                 }

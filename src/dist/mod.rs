@@ -109,12 +109,11 @@ impl ProcessGroup {
         if backend == Backend::Nccl && !nccl_built() {
             bail!("this stargan was built without NCCL (the CUDA headers were missing at build time); use Gloo");
         }
-        if backend == Backend::Nccl && std::env::var_os("TORCH_NCCL_BLOCKING_WAIT").is_none() {
-            // Without it a failed NCCL collective is caught by NCCL's watchdog thread,
-            // which ends the process; with it the wait itself fails, and we return the
-            // error. Set before the group exists (it reads the variable then).
-            std::env::set_var("TORCH_NCCL_BLOCKING_WAIT", "1");
-        }
+        // A failed or timed-out NCCL collective is caught by NCCL's watchdog thread, which
+        // ends the process (the launcher then stops the other ranks). TORCH_NCCL_BLOCKING_WAIT=1
+        // would make the wait itself fail with the error instead, but it also blocks the CPU
+        // on every all-reduce, so GPU work no longer overlaps communication: not set here
+        // (users may set it to debug a hang).
         // Keys of a restarted torchrun attempt must not meet the old ones.
         let prefix = format!("stargan/attempt_{}", env("TORCHELASTIC_RESTART_COUNT").unwrap_or_else(|| "0".into()));
         let prefix = CString::new(prefix)?;

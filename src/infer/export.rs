@@ -87,7 +87,16 @@ pub fn export(checkpoint: &Path, out: &Path, half: bool, wing: Option<&Path>) ->
         let _ = std::fs::remove_file(&staging);
     }
     let max_level_diff = checked?;
-    std::fs::rename(&staging, out)?;
+    if let Err(e) = std::fs::rename(&staging, out) {
+        let _ = std::fs::remove_file(&staging);
+        return Err(anyhow::Error::new(e).context(format!("cannot move the export into place at {}", out.display())));
+    }
+    // Make the rename itself durable.
+    if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
     Ok(ExportReport { path: out.to_path_buf(), bytes: std::fs::metadata(out)?.len(), max_level_diff })
 }
 

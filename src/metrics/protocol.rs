@@ -326,13 +326,16 @@ fn paired(subject: &Subject, lpips: &Lpips, o: &EvalOptions) -> Result<Results> 
         for trg in (0..k).filter(|&t| t != src) {
             let mut keys: Vec<&String> = by_stem[src].keys().filter(|s| by_stem[trg].contains_key(*s)).collect();
             keys.sort();
-            let keys = spread(&keys, o.max_per_domain);
             if keys.len() < 2 {
                 bail!(
                     "paired metric: {} and {} share fewer than two file names",
                     o.val.domains[src],
                     o.val.domains[trg]
                 );
+            }
+            let keys = spread(&keys, o.max_per_domain);
+            if keys.len() < 2 {
+                bail!("paired metric: --max-per-domain {} leaves fewer than two pairs; use 2 or more", keys.len());
             }
             let (mut lp, mut l1) = (0.0, 0.0);
             for (ci, chunk) in keys.chunks(batch).enumerate() {

@@ -19,13 +19,16 @@ const EVAL_GROUPS: &[(&str, &[&str])] = &[
     ("LPIPS diversity", &["LPIPS_latent/mean", "LPIPS_reference/mean"]),
 ];
 
-/// The records of a `.jsonl` log by iteration. A resumed run repeats the iterations
-/// after its checkpoint: the last record of each iteration is kept.
+/// The records of a `.jsonl` log by iteration (lines without one are not records). A
+/// resumed run starts again after its checkpoint: a record at or before the previous one
+/// ends the earlier attempt, whose records from that iteration on are dropped, so the
+/// curve is the one of the run that went on.
 fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut by_iteration = std::collections::BTreeMap::new();
     for v in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
         if let Some(it) = v["iteration"].as_i64() {
+            by_iteration.split_off(&it);
             by_iteration.insert(it, v);
         }
     }
@@ -158,4 +161,23 @@ pub fn write(run: &Path) -> Result<()> {
     std::fs::write(&tmp, html)?;
     std::fs::rename(tmp, run.join("report.html"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_replaces_the_records_of_the_attempt_it_restarted_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        // Logged to 5500, crashed; resumed from the checkpoint at 5000 and stopped at 5200.
+        let its = [5000, 5100, 5500, 5100, 5200];
+        let lines: Vec<String> =
+            its.iter().enumerate().map(|(n, i)| format!(r#"{{"iteration":{i},"n":{n}}}"#)).collect();
+        std::fs::write(&log, lines.join("\n") + "\nnot json\n{\"other\":1}\n").unwrap();
+        let kept: Vec<(i64, i64)> =
+            read_jsonl(&log).iter().map(|r| (r["iteration"].as_i64().unwrap(), r["n"].as_i64().unwrap())).collect();
+        assert_eq!(kept, [(5000, 0), (5100, 3), (5200, 4)]);
+    }
 }

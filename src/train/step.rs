@@ -107,7 +107,8 @@ fn grads(loss: &Tensor, params: &[Tensor], sync: Option<&ProcessGroup>) -> anyho
 pub enum R1Mode {
     /// D's input gradient as an explicit graph of transposed convolutions, slope masks
     /// and pooling adjoints, differentiated with first-order autograd (the default:
-    /// equal to double backward to 1e-15 in float64, and faster).
+    /// equal to double backward in float64, tested to 1e-12 for the penalty and 1e-10 for
+    /// its gradients, and faster).
     #[default]
     Explicit,
     /// The reference: autograd's input gradient with create_graph, then double backward
@@ -145,7 +146,8 @@ fn d_loss(
     let (loss_real, loss_reg) = match o.r1 {
         R1Mode::Explicit => {
             // D's input gradient as an explicit graph: the same R1 as create_graph double
-            // backward (tested to ~1e-15 in float64) without second-order kernels.
+            // backward (tested in float64: penalty to 1e-12, gradients to 1e-10) without
+            // second-order kernels.
             let (out, grad) = m.discriminator.forward_with_input_grad(x_real, &b.y_org);
             (adv_loss(&out, 1.0), r1_from_gradient(&grad))
         }
