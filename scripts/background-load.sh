@@ -7,7 +7,8 @@
 #   scripts/background-load.sh [DATA_DIR]      (default data/emoji64, from `stargan data emoji --size 64`)
 #
 # The busy process is another copy of the same training (what a second run, a build or
-# a test suite does to the machine: all cores, all the time).
+# a test suite does to the machine: all cores, all the time). ONLY="share" runs only the
+# --share-cpu cases; ITERS sets the length of each measured run (default 40).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/emoji64}
@@ -19,7 +20,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 train() { # out iters [env...]
   local out=$1 iters=$2; shift 2
-  env "$@" $BIN train --data "$DATA/train" --out "$out" $MODEL --total-iters "$iters" \
+  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OMP_NUM_THREADS "$@" $BIN train --data "$DATA/train" --out "$out" $MODEL --total-iters "$iters" ${EXTRA:-} \
     --sample-every 0 --save-every 0 --no-progress --device cpu --workers 1 >/dev/null 2>&1
 }
 
@@ -40,11 +41,27 @@ busy_start() { # env of the busy process
 busy_stop() { kill $BUSY 2>/dev/null; pkill -f "$tmp/busy" 2>/dev/null || true; wait $BUSY 2>/dev/null || true; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-measure "idle, default threads"
-measure "idle, 1 thread" OMP_NUM_THREADS=1
-for policy in ACTIVE PASSIVE; do
-  busy_start OMP_WAIT_POLICY=$policy
-  measure "busy neighbour, default threads, OMP_WAIT_POLICY=$policy" OMP_WAIT_POLICY=$policy
-  measure "busy neighbour, 1 thread, OMP_WAIT_POLICY=$policy" OMP_NUM_THREADS=1 OMP_WAIT_POLICY=$policy
-  busy_stop
-done
+if [ "${ONLY:-}" != share ]; then
+  measure "idle, default threads, OMP_WAIT_POLICY unset"
+  measure "idle, 1 thread" OMP_NUM_THREADS=1
+  # libgomp's waits: ACTIVE spins without end, PASSIVE sleeps at once, and a bounded spin
+  # (policy unset, GOMP_SPINCOUNT) spins that many times before it sleeps.
+  SPIN="GOMP_SPINCOUNT=10000"
+  measure "idle, default threads, OMP_WAIT_POLICY=PASSIVE" OMP_WAIT_POLICY=PASSIVE
+  measure "idle, default threads, $SPIN" $SPIN
+  for wait in OMP_WAIT_POLICY=ACTIVE OMP_WAIT_POLICY=PASSIVE "$SPIN"; do
+    busy_start $wait
+    measure "busy neighbour, default threads, $wait" $wait
+    measure "busy neighbour, 1 thread, $wait" OMP_NUM_THREADS=1 $wait
+    busy_stop
+  done
+fi
+# --share-cpu: all cores while the machine is idle, the cores others leave while it is busy;
+# beside the fixed settings, measured at the same time.
+measure "idle, default threads and wait"
+EXTRA=--share-cpu measure "idle, --share-cpu"
+busy_start
+measure "busy neighbour (default threads and wait), default threads and wait"
+measure "busy neighbour (default threads and wait), 1 thread" OMP_NUM_THREADS=1
+EXTRA=--share-cpu measure "busy neighbour (default threads and wait), --share-cpu"
+busy_stop

@@ -98,6 +98,7 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
+        share_cpu: false,
     })
     .unwrap();
     let ckpt = run_dir.join("checkpoints/000001.safetensors");

@@ -38,6 +38,7 @@ fn one_host_read_per_step() {
         r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
+        share_cpu: false,
     };
     let before = host_reads();
     let s = run(&opts).unwrap();

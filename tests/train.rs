@@ -49,6 +49,7 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         r1: Default::default(),
         save_all_ranks: false,
         progress_bar: false,
+        share_cpu: false,
     }
 }
 

@@ -18,8 +18,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "stargan", version, about = "StarGAN v2: multi-domain image-to-image translation on libtorch")]
 pub struct Cli {
-    /// CPU threads for tensor work (default: one per core). Beside other work, fewer
-    /// threads and OMP_WAIT_POLICY=PASSIVE degrade more gracefully (docs/performance.md).
+    /// CPU threads for tensor work (default: one per core). Beside other work, one thread
+    /// (or `train --share-cpu`) degrades more gracefully (docs/performance.md).
     #[arg(long, global = true, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
     /// On a machine without a usable GPU, give back the ~120 MiB of memory that the CUDA

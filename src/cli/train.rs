@@ -144,6 +144,12 @@ pub struct Args {
     /// Plain log lines instead of a progress bar.
     #[arg(long, help_heading = "Run")]
     pub no_progress: bool,
+    /// Share the CPU with other work (CPU runs): use every core while the rest of the
+    /// machine is idle and only the cores it leaves (at least one) while other processes
+    /// keep it busy, re-measured every 5 s. For runs in the background beside builds and
+    /// tests; measured in docs/performance.md.
+    #[arg(long, help_heading = "Run")]
+    pub share_cpu: bool,
 
     // Data parallelism.
     /// Train with N processes on this machine (data parallel: --batch-size is the global
@@ -387,6 +393,7 @@ pub fn run(a: Args) -> Result<()> {
         },
         save_all_ranks: a.save_all_ranks,
         progress_bar: !a.no_progress,
+        share_cpu: a.share_cpu,
     };
     let s = train_run(&opts, group.as_ref())?;
     if !main {

@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod cpu_share;
 pub mod ema;
 pub mod evaluation;
 pub mod losses;

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Tensor};
 
 use super::checkpoint::{self as ckpt, Progress};
+use super::cpu_share::CpuShare;
 use super::evaluation::{EvalSchedule, PeriodicEval};
 use super::optim::Optimizers;
 use super::step::{train_step_with, Batch, Losses, R1Mode, StepOptions};
@@ -68,6 +69,8 @@ pub struct TrainOptions {
     /// end (to check that the ranks agree).
     pub save_all_ranks: bool,
     pub progress_bar: bool,
+    /// Adapt the CPU thread count to the other work on the machine (`--share-cpu`).
+    pub share_cpu: bool,
 }
 
 pub struct TrainSummary {
@@ -600,6 +603,20 @@ fn stop_requests() -> Result<StopRequests> {
 
 /// Trains as configured; returns when `total_iters` is reached, when SIGINT or SIGTERM
 /// asks it to stop (after saving a checkpoint), or on error.
+/// The `--share-cpu` governor, when asked for and possible.
+fn cpu_share(opts: &TrainOptions, multi_process: bool) -> Result<Option<CpuShare>> {
+    if !opts.share_cpu {
+        return Ok(None);
+    }
+    if opts.device != Device::Cpu {
+        bail!("--share-cpu adapts CPU threads: it applies to --device cpu, not {:?}", opts.device);
+    }
+    if multi_process {
+        bail!("--share-cpu is for a single process: with --nproc the processes already split the cores");
+    }
+    Ok(Some(CpuShare::new(tch::get_num_threads())?))
+}
+
 pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
     run_with(opts, None)
 }
@@ -645,6 +662,7 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
         },
     )?;
     let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main)?;
+    let mut share = cpu_share(opts, group.is_some())?;
     let stop = stop_requests()?;
     let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
@@ -661,6 +679,16 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
             }
         };
         hooks.after_step(&t, &observed, i + 1)?;
+        if let Some(c) = share.as_mut().and_then(CpuShare::tick) {
+            hooks.say(&format!(
+                "[{}/{}] --share-cpu: {} thread{} (other work used {:.1} cores)",
+                i + 1,
+                opts.train.total_iters,
+                c.threads,
+                if c.threads == 1 { "" } else { "s" },
+                c.others
+            ));
+        }
         if stop_now {
             hooks.stop(&t)?;
             stopped = true;
