@@ -8,7 +8,9 @@
 #
 # The busy process is another copy of the same training (what a second run, a build or
 # a test suite does to the machine: all cores, all the time). ONLY="share" runs only the
-# --share-cpu cases; ITERS sets the length of each measured run (default 40).
+# --share-cpu cases, ONLY="procs" only one process against --nproc (data parallel on one
+# machine, the same global batch); ITERS sets the length of each measured run (default 40),
+# WORKERS its data-loading threads per process (default 1; `stargan train`'s default is 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/emoji64}
@@ -21,7 +23,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 train() { # out iters [env...]
   local out=$1 iters=$2; shift 2
   env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OMP_NUM_THREADS "$@" $BIN train --data "$DATA/train" --out "$out" $MODEL --total-iters "$iters" ${EXTRA:-} \
-    --sample-every 0 --save-every 0 --no-progress --device cpu --workers 1 >/dev/null 2>&1
+    --sample-every 0 --save-every 0 --no-progress --device cpu --workers "${WORKERS:-1}" >/dev/null 2>&1
 }
 
 measure() { # label, env...
@@ -41,6 +43,15 @@ busy_start() { # env of the busy process
 busy_stop() { kill $BUSY 2>/dev/null; pkill -f "$tmp/busy" 2>/dev/null || true; wait $BUSY 2>/dev/null || true; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+if [ "${ONLY:-}" = procs ]; then
+  # On an idle machine: one process using every core, against one process per core of one
+  # thread each (`--nproc`, the same global batch and results).
+  for round in 1 2; do
+    measure "idle, 1 process, default threads ($round)"
+    EXTRA="--nproc $(nproc)" measure "idle, --nproc $(nproc), 1 thread each ($round)"
+  done
+  exit 0
+fi
 if [ "${ONLY:-}" != share ]; then
   measure "idle, default threads, OMP_WAIT_POLICY unset"
   measure "idle, 1 thread" OMP_NUM_THREADS=1

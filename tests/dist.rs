@@ -1,7 +1,7 @@
 //! Data-parallel training with real processes on c10d (Gloo over 127.0.0.1), in float64:
 //! two processes give the parameters of one with the same global batch, the ranks agree
-//! bit for bit, a run resumes across world sizes, torchrun can launch it, and a rank that
-//! dies stops the others with a clear error.
+//! bit for bit, a run resumes across world sizes, torchrun can launch it, a rank that
+//! dies stops the others with a clear error, and stop requests stop every rank cleanly.
 
 mod common;
 
@@ -186,6 +186,32 @@ fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
     let newest = stargan::train::checkpoint::list(&out.join("checkpoints")).last().unwrap().0;
     let logged = std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().count() as i64;
     assert_eq!(newest, logged);
+}
+
+#[test]
+fn a_stop_request_while_the_ranks_start_stops_them_cleanly_before_their_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut c = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"]);
+    let mut launcher = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = std::io::BufReader::new(launcher.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("started 2 processes") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "the launcher ended early");
+    }
+    // The ranks were only just spawned: they are loading libtorch, far from their first step.
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGINT) };
+    let status = launcher.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(status.success(), "a clean stop, not ranks killed by the signal: {rest}");
+    assert!(rest.contains("stopped as asked while setting up, at iteration 0"), "{rest}");
+    assert!(!rest.contains("error"), "{rest}");
+    assert!(stargan::train::checkpoint::list(&out.join("checkpoints")).is_empty());
+    let logged = std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0);
+    assert_eq!(logged, 0, "no step ran");
 }
 
 /// Processes whose command line mentions `needle`.

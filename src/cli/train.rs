@@ -399,6 +399,15 @@ pub fn run(a: Args) -> Result<()> {
     if !main {
         return Ok(());
     }
+    if s.stopped && s.last_checkpoint.is_none() {
+        let next = if s.iterations > 0 {
+            format!("continue with: stargan train --out {} --resume", a.out.display())
+        } else {
+            "start it again to train".to_string()
+        };
+        eprintln!("stopped as asked while setting up, at iteration {}: nothing new to save; {next}", s.iterations);
+        return Ok(());
+    }
     if s.stopped {
         eprintln!(
             "stopped at iteration {} as asked; checkpoint {}. Continue with: stargan train --out {} --resume",

@@ -6,7 +6,8 @@
 //!   listens on the network, and no port can be taken in between.
 //! - They run in their own process group, so the terminal's Ctrl-C reaches only this
 //!   launcher, which passes SIGTERM on once: the run stops cleanly, with a checkpoint,
-//!   however long the step, evaluation or save in progress takes. A second Ctrl-C kills
+//!   however long the step, evaluation or save in progress takes; during the ranks'
+//!   start-up it stops them cleanly before their first step. A second Ctrl-C kills
 //!   them. SIGHUP (a closed terminal) is a stop request too.
 //! - When one fails the others are stopped (SIGTERM, then SIGKILL after a grace period).
 //! - Should the launcher itself die, the kernel sends its ranks SIGTERM
@@ -129,10 +130,22 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
         let launcher = unsafe { libc::getpid() };
         for rank in 0..nproc {
             let mut command = Command::new(&exe);
-            // SAFETY: between fork and exec the closure calls only prctl and getppid, which
-            // are async-signal-safe, and allocates nothing.
+            // SAFETY: between fork and exec the closure calls only prctl, the sigset
+            // functions, sigprocmask and getppid, which are async-signal-safe, and allocates
+            // nothing.
             unsafe {
                 command.pre_exec(move || {
+                    // A stop request while the rank starts (loading libtorch, meeting the
+                    // others, reading its checkpoint) stays pending until the rank's stop
+                    // handlers are in place (`train::run_with` unblocks it): it is then a
+                    // clean stop, not death by the signal.
+                    let mut stops: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut stops);
+                    libc::sigaddset(&mut stops, libc::SIGINT);
+                    libc::sigaddset(&mut stops, libc::SIGTERM);
+                    if libc::sigprocmask(libc::SIG_BLOCK, &stops, std::ptr::null_mut()) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }

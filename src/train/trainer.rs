@@ -598,7 +598,28 @@ fn stop_requests() -> Result<StopRequests> {
         }?;
         handlers.push(id);
     }
+    // A rank started by `--nproc` begins with these signals blocked, so that a request
+    // during its start-up waits for the handlers above; it is delivered now.
+    // SAFETY: pthread_sigmask on this thread's mask, with a set we own.
+    unsafe {
+        let mut stops: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut stops);
+        libc::sigaddset(&mut stops, libc::SIGINT);
+        libc::sigaddset(&mut stops, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &stops, std::ptr::null_mut());
+    }
     Ok(StopRequests { flag, handlers })
+}
+
+/// Whether a stop was asked for while the run was set up; with several processes, whether
+/// any of them was asked (they all stop, or none does).
+fn asked_during_set_up(stop: &StopRequests, group: Option<&ProcessGroup>, device: Device) -> Result<bool> {
+    let asked = stop.load(std::sync::atomic::Ordering::SeqCst);
+    match group {
+        None => Ok(asked),
+        // On the run's device, where NCCL needs it (Gloo takes it back to the CPU).
+        Some(g) => Ok(g.mean_of(&Tensor::from_slice(&[if asked { 1.0 } else { 0.0 }]).to_device(device))?[0] > 0.0),
+    }
 }
 
 /// Trains as configured; returns when `total_iters` is reached, when SIGINT or SIGTERM
@@ -623,6 +644,9 @@ pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
 
 /// [`run`] as one process of a data-parallel group (`group`), or alone (None).
 pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<TrainSummary> {
+    // First, so that a stop request during the set-up (reading a checkpoint, the evaluation
+    // features: minutes on a first start) is a clean stop, not death by the signal.
+    let stop = stop_requests()?;
     let (rank, world) = group.map(|g| (g.rank(), g.world())).unwrap_or((0, 1));
     let main = rank == 0;
     if opts.train.batch_size % world as i64 != 0 {
@@ -663,7 +687,16 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
     )?;
     let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main)?;
     let mut share = cpu_share(opts, group.is_some())?;
-    let stop = stop_requests()?;
+    if asked_during_set_up(&stop, group, opts.device)? {
+        // Nothing was trained since the checkpoint the run started from: nothing to save.
+        return Ok(TrainSummary {
+            iterations: t.progress.iteration,
+            stopped: true,
+            last_checkpoint: None,
+            last_losses: Vec::new(),
+            skipped_images: 0,
+        });
+    }
     let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
         let batch = to_device_batch(loader.next_batch()?, i as u64, opts, rank, world);
