@@ -358,6 +358,8 @@ struct Hooks<'a> {
     opts: &'a TrainOptions,
     setup: &'a Setup,
     main: bool,
+    /// One of several processes (`--nproc`, torchrun).
+    multi_process: bool,
     log: Option<std::fs::File>,
     bar: Option<ProgressBar>,
     sampler: Option<Sampler>,
@@ -369,7 +371,7 @@ struct Hooks<'a> {
 }
 
 impl<'a> Hooks<'a> {
-    fn new(opts: &'a TrainOptions, setup: &'a Setup, first: i64, main: bool) -> Result<Self> {
+    fn new(opts: &'a TrainOptions, setup: &'a Setup, first: i64, main: bool, multi_process: bool) -> Result<Self> {
         let sampler = if main && opts.sample_every > 0 { Some(Sampler::new(&setup.val, opts)?) } else { None };
         let evaluator = match &opts.eval {
             Some(s) if main => Some(PeriodicEval::new(s, &setup.train, &setup.val, opts)?),
@@ -400,6 +402,7 @@ impl<'a> Hooks<'a> {
             opts,
             setup,
             main,
+            multi_process,
             log,
             bar,
             sampler,
@@ -442,6 +445,9 @@ impl<'a> Hooks<'a> {
             ckpt::prune(&self.setup.ckpt_dir, self.opts.keep_last.max(1));
             self.last_ckpt = Some(path);
         }
+        let sampling = self.sampler.is_some() && Self::due(self.opts.sample_every, step, total);
+        let evaluating = self.evaluator.as_ref().is_some_and(|e| Self::due(e.every(), step, total));
+        let _cores = (sampling || evaluating).then(|| AllCores::take(self.multi_process, self.opts.device));
         if let Some(s) = &self.sampler {
             if Self::due(self.opts.sample_every, step, total) {
                 s.write(&t.models, self.opts, step, &self.setup.sample_dir)?;
@@ -540,6 +546,36 @@ fn step_at(opts: &TrainOptions, t: &mut Trainer, batch: &Batch, group: Option<&P
         r1: opts.r1,
     };
     train_step_with(&t.models, &mut t.opt, &opts.train, &mut t.progress.lambda_ds, batch, &o)
+}
+
+/// While rank 0 samples or evaluates alone, the other processes wait for it, asleep in
+/// their next all-reduce; on the CPU it takes their cores meanwhile (the evaluation's
+/// Inception network at one thread per process took 7 minutes where two threads take about
+/// half). The thread count is restored when this is dropped; an explicit `OMP_NUM_THREADS`
+/// is left alone.
+struct AllCores(Option<i32>);
+
+impl AllCores {
+    fn take(multi_process: bool, device: Device) -> Self {
+        if !multi_process || device != Device::Cpu || std::env::var_os("OMP_NUM_THREADS").is_some() {
+            return AllCores(None);
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1);
+        let mine = tch::get_num_threads();
+        if cores <= mine {
+            return AllCores(None);
+        }
+        tch::set_num_threads(cores);
+        AllCores(Some(mine))
+    }
+}
+
+impl Drop for AllCores {
+    fn drop(&mut self) {
+        if let Some(n) = self.0 {
+            tch::set_num_threads(n);
+        }
+    }
 }
 
 /// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its
@@ -685,7 +721,7 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
             start_batch: t.progress.iteration as u64,
         },
     )?;
-    let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main)?;
+    let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main, group.is_some())?;
     let mut share = cpu_share(opts, group.is_some())?;
     if asked_during_set_up(&stop, group, opts.device)? {
         // Nothing was trained since the checkpoint the run started from: nothing to save.
@@ -745,4 +781,30 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
         last_losses: hooks.last_losses,
         skipped_images: loader.skipped.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_zero_takes_every_core_while_the_others_wait_and_gives_them_back() {
+        if std::env::var_os("OMP_NUM_THREADS").is_some() {
+            return; // an explicit thread count is left alone by design
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1);
+        tch::set_num_threads(1);
+        {
+            let _all = AllCores::take(true, Device::Cpu);
+            assert_eq!(tch::get_num_threads(), cores);
+            // A single process and a GPU run keep their threads.
+            let _alone = AllCores::take(false, Device::Cpu);
+            let _gpu = AllCores::take(true, Device::Cuda(0));
+            assert_eq!(tch::get_num_threads(), cores);
+        }
+        assert_eq!(tch::get_num_threads(), 1, "restored when dropped");
+        tch::set_num_threads(1);
+        let _gpu = AllCores::take(true, Device::Cuda(0));
+        assert_eq!(tch::get_num_threads(), 1);
+    }
 }
