@@ -46,6 +46,42 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
     worst
 }
 
+/// `stargan train --nproc 2` for as long as it is let run, stdout dropped.
+fn launch_two(out: &Path, stderr: Stdio) -> std::process::Child {
+    train(out, 100_000, &["--nproc", "2", "--print-every", "1"]).stdout(Stdio::null()).stderr(stderr).spawn().unwrap()
+}
+
+/// One rank of two, started as the `--nproc` launcher would start it, the launcher being
+/// the process `launcher`; the ranks meet through the file `store`.
+fn rank_of_two(out: &Path, rank: usize, store: &Path, launcher: u32) -> Command {
+    let mut c = train(out, 100_000, &["--print-every", "1", "--dist-timeout", "600"]);
+    c.env("RANK", rank.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("WORLD_SIZE", "2")
+        .env("LOCAL_WORLD_SIZE", "2")
+        .env("STARGAN_DIST_FILE", store)
+        .env("STARGAN_LAUNCHED", "1")
+        .env(stargan::train::stop::LAUNCHER_PID_ENV, launcher.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Waits until `path` exists.
+fn wait_for_file(path: &Path, what: &str) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
 }
@@ -167,8 +203,7 @@ fn channels_last_training_gives_the_same_parameters() {
 fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut c = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"]);
-    let mut launcher = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut launcher = launch_two(&out, Stdio::piped());
     let start = Instant::now();
     while std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0) < 2 {
         assert!(start.elapsed() < Duration::from_secs(120), "the ranks did not start training");
@@ -178,8 +213,7 @@ fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(launcher.id() as i32, libc::SIGINT) };
     let status = launcher.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(launcher.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = stderr_of(&mut launcher);
     assert!(status.success(), "a clean stop: {err}");
     assert!(err.contains("stopped at iteration"), "{err}");
     // The newest checkpoint is the step every rank stopped after (the last logged one).
@@ -192,8 +226,7 @@ fn ctrl_c_on_the_launcher_stops_every_rank_cleanly_with_a_checkpoint() {
 fn a_stop_request_while_the_ranks_start_stops_them_cleanly_before_their_first_step() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut c = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"]);
-    let mut launcher = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut launcher = launch_two(&out, Stdio::piped());
     let mut err = std::io::BufReader::new(launcher.stderr.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("started 2 processes") {
@@ -214,6 +247,58 @@ fn a_stop_request_while_the_ranks_start_stops_them_cleanly_before_their_first_st
     assert_eq!(logged, 0, "no step ran");
 }
 
+#[test]
+fn a_stop_request_while_a_rank_waits_for_the_others_stops_them_all_before_their_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, store) = (dir.path().join("run"), dir.path().join("store"));
+    let us = std::process::id();
+    let mut first = rank_of_two(&out, 0, &store, us).spawn().unwrap();
+    // The store appears when rank 0 starts waiting for rank 1: its handlers are in place.
+    wait_for_file(&store, "rank 0 did not reach the meeting");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_secs(1));
+    if first.try_wait().unwrap().is_some() {
+        panic!("a rank with its launcher alive waits for the others: {}", stderr_of(&mut first));
+    }
+    // Rank 1 was not asked; it learns of the request from rank 0 and stops too.
+    let second = rank_of_two(&out, 1, &store, us).output().unwrap();
+    let status = first.wait().unwrap();
+    let err = stderr_of(&mut first);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("stopped as asked while setting up, at iteration 0"), "{err}");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(stargan::train::checkpoint::list(&out.join("checkpoints")).is_empty());
+    let logged = std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0);
+    assert_eq!(logged, 0, "no step ran");
+}
+
+#[test]
+fn a_rank_whose_launcher_is_gone_ends_at_a_stop_request_instead_of_waiting_for_the_others() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, store) = (dir.path().join("run"), dir.path().join("store"));
+    // A launcher that has died: the rank's parent is no longer that process.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let mut rank = rank_of_two(&out, 0, &store, gone.id()).spawn().unwrap();
+    wait_for_file(&store, "the rank did not reach the meeting");
+    let start = Instant::now();
+    // As PR_SET_PDEATHSIG delivers it. Rank 1 never comes: without this rule the rank
+    // would wait out --dist-timeout (600 s).
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(rank.id() as i32, libc::SIGTERM) };
+    while rank.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            rank.kill().unwrap();
+            panic!("the orphaned rank went on waiting");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rank.wait().unwrap().signal(), Some(libc::SIGTERM));
+    assert!(stargan::train::checkpoint::list(&out.join("checkpoints")).is_empty());
+}
+
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -230,11 +315,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
 fn ranks_whose_launcher_dies_stop_cleanly_with_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut launcher = train(&out, 100_000, &["--nproc", "2", "--print-every", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut launcher = launch_two(&out, Stdio::null());
     let start = Instant::now();
     while std::fs::read_to_string(out.join("log.jsonl")).map(|s| s.lines().count()).unwrap_or(0) < 2 {
         assert!(start.elapsed() < Duration::from_secs(120), "the ranks did not start training");

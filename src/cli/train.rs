@@ -8,6 +8,7 @@ use crate::device::select_device;
 use crate::dist::{placement_from_env, rendezvous_from_env, Backend, ProcessGroup};
 use crate::train::evaluation::EvalSchedule;
 use crate::train::step::R1Mode;
+use crate::train::stop::StopRequests;
 use crate::train::trainer::{run_with as train_run, Resume, TrainOptions};
 use crate::train::Precision;
 use crate::train::TrainConfig;
@@ -308,6 +309,9 @@ pub fn run(a: Args) -> Result<()> {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         return crate::dist::launch::launch(a.nproc, &crate::dist::launch::strip_nproc(&args));
     }
+    // Before anything slow (meeting the other ranks, fetching metric weights, reading the
+    // data), so that a stop request from now on is a clean stop.
+    let stop = StopRequests::install()?;
     let precision = Precision::parse(&a.precision).map_err(|e| anyhow::anyhow!(e))?;
     let Resolved { data, val, model, train } = resolve(&a, &a.out)?;
     let placement = placement_from_env()?;
@@ -395,7 +399,7 @@ pub fn run(a: Args) -> Result<()> {
         progress_bar: !a.no_progress,
         share_cpu: a.share_cpu,
     };
-    let s = train_run(&opts, group.as_ref())?;
+    let s = train_run(&opts, group.as_ref(), &stop)?;
     if !main {
         return Ok(());
     }

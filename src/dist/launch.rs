@@ -11,7 +11,9 @@
 //!   them. SIGHUP (a closed terminal) is a stop request too.
 //! - When one fails the others are stopped (SIGTERM, then SIGKILL after a grace period).
 //! - Should the launcher itself die, the kernel sends its ranks SIGTERM
-//!   (`PR_SET_PDEATHSIG`): no rank trains on unsupervised.
+//!   (`PR_SET_PDEATHSIG`): no rank trains on unsupervised. Those that train stop cleanly,
+//!   with a checkpoint; one still setting up ends at once (it may be waiting for a rank
+//!   that will never come; see `train::stop`).
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -137,7 +139,7 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
                 command.pre_exec(move || {
                     // A stop request while the rank starts (loading libtorch, meeting the
                     // others, reading its checkpoint) stays pending until the rank's stop
-                    // handlers are in place (`train::run_with` unblocks it): it is then a
+                    // handlers are in place (`train::stop::StopRequests::install` unblocks it): it is then a
                     // clean stop, not death by the signal.
                     let mut stops: libc::sigset_t = std::mem::zeroed();
                     libc::sigemptyset(&mut stops);
@@ -164,6 +166,7 @@ pub fn launch(nproc: usize, args: &[OsString]) -> Result<()> {
                 .env("LOCAL_WORLD_SIZE", nproc.to_string())
                 .env("STARGAN_DIST_FILE", &store)
                 .env(LAUNCHED_ENV, "1")
+                .env(crate::train::stop::LAUNCHER_PID_ENV, launcher.to_string())
                 .process_group(0)
                 .spawn()
                 .with_context(|| format!("cannot start rank {rank}"))?;

@@ -9,6 +9,7 @@ pub mod losses;
 pub mod optim;
 pub mod report;
 pub mod step;
+pub mod stop;
 pub mod trainer;
 
 pub use config::TrainConfig;

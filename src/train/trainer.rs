@@ -16,6 +16,7 @@ use super::cpu_share::CpuShare;
 use super::evaluation::{EvalSchedule, PeriodicEval};
 use super::optim::Optimizers;
 use super::step::{train_step_with, Batch, Losses, R1Mode, StepOptions};
+use super::stop::StopRequests;
 use super::{report, Models, Precision, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
@@ -578,79 +579,10 @@ impl Drop for AllCores {
     }
 }
 
-/// A flag raised by SIGINT or SIGTERM while a run trains: the loop then finishes its
-/// step, saves and returns. A signal more than two seconds after the first ends the
-/// process at once (the default action), for a run that must not wait; one that comes
-/// sooner is the same request delivered twice (the terminal's Ctrl-C and a launcher
-/// passing it on, say) and changes nothing. The handlers go when this is dropped.
-struct StopRequests {
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handlers: Vec<signal_hook::SigId>,
-}
-
-impl StopRequests {
-    fn load(&self, order: std::sync::atomic::Ordering) -> bool {
-        self.flag.load(order)
-    }
-}
-
-impl Drop for StopRequests {
-    fn drop(&mut self) {
-        for id in self.handlers.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
-    }
-}
-
-/// Nanoseconds of the monotonic clock (async-signal-safe).
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes the timespec we own; it is async-signal-safe.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn stop_requests() -> Result<StopRequests> {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::Arc;
-    let flag = Arc::new(AtomicBool::new(false));
-    let first = Arc::new(AtomicU64::new(0));
-    let mut handlers = Vec::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let (flag, first) = (flag.clone(), first.clone());
-        // SAFETY: the handler only does async-signal-safe things: atomics, clock_gettime,
-        // and signal-hook's emulation of the default action.
-        let id = unsafe {
-            signal_hook::low_level::register(sig, move || {
-                let now = monotonic_ns();
-                let at = first.load(Ordering::SeqCst);
-                if at == 0 {
-                    first.store(now, Ordering::SeqCst);
-                    flag.store(true, Ordering::SeqCst);
-                } else if now.saturating_sub(at) > 2_000_000_000 {
-                    let _ = signal_hook::low_level::emulate_default_handler(sig);
-                }
-            })
-        }?;
-        handlers.push(id);
-    }
-    // A rank started by `--nproc` begins with these signals blocked, so that a request
-    // during its start-up waits for the handlers above; it is delivered now.
-    // SAFETY: pthread_sigmask on this thread's mask, with a set we own.
-    unsafe {
-        let mut stops: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut stops);
-        libc::sigaddset(&mut stops, libc::SIGINT);
-        libc::sigaddset(&mut stops, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &stops, std::ptr::null_mut());
-    }
-    Ok(StopRequests { flag, handlers })
-}
-
 /// Whether a stop was asked for while the run was set up; with several processes, whether
 /// any of them was asked (they all stop, or none does).
 fn asked_during_set_up(stop: &StopRequests, group: Option<&ProcessGroup>, device: Device) -> Result<bool> {
-    let asked = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let asked = stop.requested();
     match group {
         None => Ok(asked),
         // On the run's device, where NCCL needs it (Gloo takes it back to the CPU).
@@ -675,14 +607,13 @@ fn cpu_share(opts: &TrainOptions, multi_process: bool) -> Result<Option<CpuShare
 }
 
 pub fn run(opts: &TrainOptions) -> Result<TrainSummary> {
-    run_with(opts, None)
+    run_with(opts, None, &StopRequests::install()?)
 }
 
-/// [`run`] as one process of a data-parallel group (`group`), or alone (None).
-pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<TrainSummary> {
-    // First, so that a stop request during the set-up (reading a checkpoint, the evaluation
-    // features: minutes on a first start) is a clean stop, not death by the signal.
-    let stop = stop_requests()?;
+/// [`run`] as one process of a data-parallel group (`group`), or alone (None), stopping
+/// when `stop` is asked (installed by the caller before its own set-up: joining the group,
+/// fetching weights).
+pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>, stop: &StopRequests) -> Result<TrainSummary> {
     let (rank, world) = group.map(|g| (g.rank(), g.world())).unwrap_or((0, 1));
     let main = rank == 0;
     if opts.train.batch_size % world as i64 != 0 {
@@ -723,7 +654,7 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
     )?;
     let mut hooks = Hooks::new(opts, &setup, t.progress.iteration, main, group.is_some())?;
     let mut share = cpu_share(opts, group.is_some())?;
-    if asked_during_set_up(&stop, group, opts.device)? {
+    if asked_during_set_up(stop, group, opts.device)? {
         // Nothing was trained since the checkpoint the run started from: nothing to save.
         return Ok(TrainSummary {
             iterations: t.progress.iteration,
@@ -733,12 +664,13 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>) -> Result<Tra
             skipped_images: 0,
         });
     }
+    stop.set_up_done();
     let mut stopped = false;
     for i in t.progress.iteration..opts.train.total_iters {
         let batch = to_device_batch(loader.next_batch()?, i as u64, opts, rank, world);
         let losses = step_at(opts, &mut t, &batch, group)?;
         t.progress.iteration = i + 1;
-        let asked = stop.load(std::sync::atomic::Ordering::Relaxed);
+        let asked = stop.requested();
         let (observed, stop_now) = match group {
             None => (Observed { losses: &losses, averaged: None }, asked),
             Some(g) => {
@@ -793,6 +725,8 @@ mod tests {
             return; // an explicit thread count is left alone by design
         }
         let cores = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1);
+        // The other unit tests of this process share the thread count: theirs comes back.
+        let before = tch::get_num_threads();
         tch::set_num_threads(1);
         {
             let _all = AllCores::take(true, Device::Cpu);
@@ -804,7 +738,10 @@ mod tests {
         }
         assert_eq!(tch::get_num_threads(), 1, "restored when dropped");
         tch::set_num_threads(1);
-        let _gpu = AllCores::take(true, Device::Cuda(0));
-        assert_eq!(tch::get_num_threads(), 1);
+        {
+            let _gpu = AllCores::take(true, Device::Cuda(0));
+            assert_eq!(tch::get_num_threads(), 1);
+        }
+        tch::set_num_threads(before);
     }
 }
