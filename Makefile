@@ -15,7 +15,7 @@ export LIBTORCH_USE_PYTORCH := 1
 
 CARGO ?= cargo
 
-.PHONY: all build test demo demo-train serve venv fmt lint clean-venv device-bundle
+.PHONY: all build test demo demo-train serve venv fmt lint clean-venv device-bundle device-train-bundle
 
 all: build
 
@@ -88,3 +88,16 @@ lint: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# GPU training of the emoji model (models/README.md): the release binary and the 64-px emoji
+# set in .device-train/ (about 42 MB, under the device tool's 64 MiB); scripts/device-train.sh
+# travels with the working tree. On the GPU machine: export LD_LIBRARY_PATH=<torch>/lib;
+# .device-train/run.sh OUT_DIR
+device-train-bundle: build
+	@test -d $(DEMO_DATA)/train || ./target/release/stargan data emoji --size 64 --out $(DEMO_DATA)
+	rm -rf .device-train && mkdir -p .device-train
+	cp target/release/stargan .device-train/
+	cp -r $(DEMO_DATA) .device-train/data
+	printf '#!/bin/bash\nHERE=$$(cd "$$(dirname "$$0")" && pwd)\nBIN=$$HERE/stargan DATA=$$HERE/data exec "$$HERE/../scripts/device-train.sh" "$${1:-out}"\n' > .device-train/run.sh
+	chmod +x .device-train/run.sh
+	@echo ">> .device-train/ is ready: carry it to the GPU machine and run .device-train/run.sh OUT_DIR"
