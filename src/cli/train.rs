@@ -11,7 +11,7 @@ use crate::train::step::R1Mode;
 use crate::train::stop::StopRequests;
 use crate::train::trainer::{run_with as train_run, Resume, TrainOptions};
 use crate::train::Precision;
-use crate::train::TrainConfig;
+use crate::train::{RunSchedule, TrainConfig};
 
 /// Train StarGAN v2 on a folder of images (one sub-folder per domain).
 ///
@@ -37,7 +37,7 @@ pub struct Args {
     /// Start from a preset: afhq (256 px, 3 domains, w_hpf 0) or celeba-hq (w_hpf 1, needs --wing).
     #[arg(long)]
     pub preset: Option<String>,
-    /// JSON file with "model" and/or "train" objects (e.g. a previous run's config.json).
+    /// JSON file with "model", "train" and/or "run" objects (e.g. a previous run's config.json).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Continue from the newest checkpoint in <out>/checkpoints, or from the given file.
@@ -126,22 +126,26 @@ pub struct Args {
     /// Batches each worker prepares ahead.
     #[arg(long, default_value_t = 2, help_heading = "Run")]
     pub prefetch: usize,
-    #[arg(long, default_value_t = 10, help_heading = "Run")]
-    pub print_every: i64,
-    /// Write sample grids every N iterations and at the end (0 = never).
-    #[arg(long, default_value_t = 5000, help_heading = "Run")]
-    pub sample_every: i64,
-    #[arg(long, default_value_t = 10000, help_heading = "Run")]
-    pub save_every: i64,
-    /// Checkpoints kept (older ones are deleted).
-    #[arg(long, default_value_t = 3, help_heading = "Run")]
-    pub keep_last: usize,
-    /// Source/reference images per sample grid.
-    #[arg(long, default_value_t = 8, help_heading = "Run")]
-    pub sample_size: i64,
-    /// Latent codes averaged for the mean style of the ψ grids.
-    #[arg(long, default_value_t = 10000, help_heading = "Run")]
-    pub mean_style_samples: i64,
+    // The schedule (print, sample, save, evaluate): kept in the run's config.json, so that a
+    // resumed run keeps its own unless a flag is given again. Defaults: `RunSchedule`.
+    /// Log the losses every N iterations [default: 10].
+    #[arg(long, help_heading = "Run")]
+    pub print_every: Option<i64>,
+    /// Write sample grids every N iterations and at the end (0 = never) [default: 5000].
+    #[arg(long, help_heading = "Run")]
+    pub sample_every: Option<i64>,
+    /// Write a checkpoint every N iterations (and at the end or a stop) [default: 10000].
+    #[arg(long, help_heading = "Run")]
+    pub save_every: Option<i64>,
+    /// Checkpoints kept (older ones are deleted) [default: 3].
+    #[arg(long, help_heading = "Run")]
+    pub keep_last: Option<usize>,
+    /// Source/reference images per sample grid [default: 8].
+    #[arg(long, help_heading = "Run")]
+    pub sample_size: Option<i64>,
+    /// Latent codes averaged for the mean style of the ψ grids [default: 10000].
+    #[arg(long, help_heading = "Run")]
+    pub mean_style_samples: Option<i64>,
     /// Plain log lines instead of a progress bar.
     #[arg(long, help_heading = "Run")]
     pub no_progress: bool,
@@ -173,15 +177,16 @@ pub struct Args {
     // Evaluation while training.
     /// Evaluate the EMA networks every N iterations and at the end (FID, style accuracy,
     /// paired metric on a fixed validation subset; figures in eval.jsonl and report.html).
-    /// Needs --val. 0 = never.
-    #[arg(long, default_value_t = 0, help_heading = "Evaluation")]
-    pub eval_every: i64,
-    /// Validation images per domain used by those evaluations.
-    #[arg(long, default_value_t = 64, help_heading = "Evaluation")]
-    pub eval_images: usize,
-    /// Outputs per source image in those evaluations (LPIPS diversity is reported from 2).
-    #[arg(long, default_value_t = 1, help_heading = "Evaluation")]
-    pub eval_outs: usize,
+    /// Needs --val. 0 = never [default: 0].
+    #[arg(long, help_heading = "Evaluation")]
+    pub eval_every: Option<i64>,
+    /// Validation images per domain used by those evaluations [default: 64].
+    #[arg(long, help_heading = "Evaluation")]
+    pub eval_images: Option<usize>,
+    /// Outputs per source image in those evaluations (LPIPS diversity is reported from 2)
+    /// [default: 1].
+    #[arg(long, help_heading = "Evaluation")]
+    pub eval_outs: Option<usize>,
     #[command(flatten)]
     pub weights: super::eval::WeightArgs,
 }
@@ -190,6 +195,8 @@ pub struct Args {
 struct ConfigFile {
     model: Option<serde_json::Value>,
     train: Option<serde_json::Value>,
+    /// The schedule (`RunSchedule`); absent in files written before it was kept.
+    run: Option<serde_json::Value>,
     /// Data folders of the run that wrote the file (used when resuming without --data).
     data: Option<PathBuf>,
     val: Option<PathBuf>,
@@ -215,6 +222,7 @@ pub struct Resolved {
     pub val: Option<PathBuf>,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    pub schedule: RunSchedule,
 }
 
 pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
@@ -225,7 +233,7 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         Some(p) => {
             serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
                 .with_context(|| {
-                format!("{} is not a valid config file (JSON with \"model\" and \"train\")", p.display())
+                format!("{} is not a valid config file (JSON with \"model\", \"train\" and \"run\")", p.display())
             })?
         }
         None => ConfigFile::default(),
@@ -283,9 +291,25 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         ema_beta,
         seed
     );
+    let mut schedule = RunSchedule::default();
+    if let Some(r) = &file.run {
+        schedule = merge(&schedule, r).context("in the \"run\" settings")?;
+    }
+    set!(
+        schedule,
+        print_every,
+        sample_every,
+        save_every,
+        keep_last,
+        sample_size,
+        mean_style_samples,
+        eval_every,
+        eval_images,
+        eval_outs
+    );
     model.validate()?;
     train.validate().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Resolved { data, val, model, train })
+    Ok(Resolved { data, val, model, train, schedule })
 }
 
 /// The data-parallel group of this process, when it is one of several.
@@ -313,7 +337,7 @@ pub fn run(a: Args) -> Result<()> {
     // data), so that a stop request from now on is a clean stop.
     let stop = StopRequests::install()?;
     let precision = Precision::parse(&a.precision).map_err(|e| anyhow::anyhow!(e))?;
-    let Resolved { data, val, model, train } = resolve(&a, &a.out)?;
+    let Resolved { data, val, model, train, schedule } = resolve(&a, &a.out)?;
     let placement = placement_from_env()?;
     let mut device = select_device(&a.device)?;
     if let (Some(p), true) = (&placement, device.is_cuda()) {
@@ -350,18 +374,18 @@ pub fn run(a: Args) -> Result<()> {
             a.out.display()
         );
     }
-    let eval = if a.eval_every > 0 {
+    let eval = if schedule.eval_every > 0 {
         if val.is_none() {
             anyhow::bail!("--eval-every needs --val: the validation images to translate");
         }
-        if a.eval_images < 2 || a.eval_outs == 0 {
+        if schedule.eval_images < 2 || schedule.eval_outs == 0 {
             anyhow::bail!("--eval-images must be at least 2 and --eval-outs at least 1");
         }
         let cache = crate::files::cache_dir();
         Some(EvalSchedule {
-            every: a.eval_every,
-            max_per_domain: a.eval_images,
-            num_outs: a.eval_outs,
+            every: schedule.eval_every,
+            max_per_domain: schedule.eval_images,
+            num_outs: schedule.eval_outs,
             batch: 32,
             inception: a.weights.inception_path()?,
             lpips: a.weights.lpips_path()?,
@@ -379,14 +403,14 @@ pub fn run(a: Args) -> Result<()> {
         device,
         workers: a.workers,
         prefetch: a.prefetch,
-        print_every: a.print_every,
-        sample_every: a.sample_every,
-        save_every: a.save_every,
-        keep_last: a.keep_last,
+        print_every: schedule.print_every,
+        sample_every: schedule.sample_every,
+        save_every: schedule.save_every,
+        keep_last: schedule.keep_last,
         resume,
         wing: a.wing,
-        sample_size: a.sample_size,
-        mean_style_samples: a.mean_style_samples,
+        sample_size: schedule.sample_size,
+        mean_style_samples: schedule.mean_style_samples,
         eval,
         precision,
         channels_last: crate::cli::bench::channels_last_choice(&a.channels_last, device)?,

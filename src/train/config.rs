@@ -96,3 +96,35 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// When a run logs, samples, saves and evaluates. Saved in the run's config.json ("run"), so
+/// that `stargan train --out DIR --resume` alone continues with the schedule the run was started
+/// with (before, it fell back to these defaults: a resumed run stopped evaluating).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSchedule {
+    pub print_every: i64,
+    pub sample_every: i64,
+    pub save_every: i64,
+    pub keep_last: usize,
+    pub sample_size: i64,
+    pub mean_style_samples: i64,
+    pub eval_every: i64,
+    pub eval_images: usize,
+    pub eval_outs: usize,
+}
+
+impl Default for RunSchedule {
+    fn default() -> Self {
+        RunSchedule {
+            print_every: 10,
+            sample_every: 5000,
+            save_every: 10000,
+            keep_last: 3,
+            sample_size: 8,
+            mean_style_samples: 10000,
+            eval_every: 0,
+            eval_images: 64,
+            eval_outs: 1,
+        }
+    }
+}

@@ -12,7 +12,7 @@ pub mod step;
 pub mod stop;
 pub mod trainer;
 
-pub use config::TrainConfig;
+pub use config::{RunSchedule, TrainConfig};
 
 /// The arithmetic of a training run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::evaluation::{EvalSchedule, PeriodicEval};
 use super::optim::Optimizers;
 use super::step::{train_step_with, Batch, Losses, R1Mode, StepOptions};
 use super::stop::StopRequests;
-use super::{report, Models, Precision, TrainConfig};
+use super::{report, Models, Precision, RunSchedule, TrainConfig};
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
 use crate::data::folder::ImageFolder;
@@ -72,6 +72,24 @@ pub struct TrainOptions {
     pub progress_bar: bool,
     /// Adapt the CPU thread count to the other work on the machine (`--share-cpu`).
     pub share_cpu: bool,
+}
+
+impl TrainOptions {
+    /// The run's schedule, as its config.json keeps it for `--resume`.
+    pub fn schedule(&self) -> RunSchedule {
+        let default = RunSchedule::default();
+        RunSchedule {
+            print_every: self.print_every,
+            sample_every: self.sample_every,
+            save_every: self.save_every,
+            keep_last: self.keep_last,
+            sample_size: self.sample_size,
+            mean_style_samples: self.mean_style_samples,
+            eval_every: self.eval.as_ref().map_or(0, |e| e.every),
+            eval_images: self.eval.as_ref().map_or(default.eval_images, |e| e.max_per_domain),
+            eval_outs: self.eval.as_ref().map_or(default.eval_outs, |e| e.num_outs),
+        }
+    }
 }
 
 pub struct TrainSummary {
@@ -266,12 +284,14 @@ impl Setup {
         })
     }
 
-    /// Writes `<out>/config.json`, from which `--resume` alone restores the run.
+    /// Writes `<out>/config.json`, from which `--resume` alone restores the run (its data,
+    /// model, hyper-parameters and schedule).
     fn write_config(&self, opts: &TrainOptions) -> Result<()> {
         let path = opts.out.join("config.json");
         let json = serde_json::to_string_pretty(&serde_json::json!({
             "model": opts.model,
             "train": opts.train,
+            "run": opts.schedule(),
             "domains": self.train.domains,
             // Absolute, so that `--resume` works from any folder without --data.
             "data": std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
