@@ -55,7 +55,6 @@ else
   DEVICE=cuda
   BUDGET=${BUDGET:-360}
   THREADS=""
-  export STARGAN_REQUIRE_CUDA=1
 fi
 CONFIGS=${CONFIGS:-$(printf '%s\n' "${!MODEL[@]}" | sort | tr '\n' ' ')}
 for name in $CONFIGS; do

@@ -89,6 +89,7 @@ fn export_keeps_the_inference_networks_and_float16_translates_alike() {
         save_every: 1,
         keep_last: 1,
         resume: Resume::No,
+        init: None,
         wing: None,
         sample_size: 2,
         mean_style_samples: 10,

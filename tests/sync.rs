@@ -29,6 +29,7 @@ fn one_host_read_per_step() {
         save_every: 0,
         keep_last: 1,
         resume: Resume::No,
+        init: None,
         wing: None,
         sample_size: 2,
         mean_style_samples: 10,

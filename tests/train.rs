@@ -40,6 +40,7 @@ fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
         save_every: 2,
         keep_last: 10,
         resume,
+        init: None,
         wing: None,
         sample_size: 3,
         mean_style_samples: 50,
@@ -381,4 +382,130 @@ fn sigterm_stops_training_with_a_checkpoint_to_resume_from() {
     let o = args(&["--resume", "--total-iters", &(stopped_at + 2).to_string()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("at iteration {stopped_at}")));
+}
+
+/// Whether every tensor of `m` equals the tensor of the same name in `sd`.
+fn same_weights(m: &dyn stargan::model::layers::Module, sd: &stargan::checkpoint::StateDict) -> bool {
+    let named = m.named_tensors();
+    assert_eq!(named.len(), sd.len());
+    named.iter().all(|t| sd.iter().any(|(k, v)| k == &t.name && v.equal(&t.tensor)))
+}
+
+#[test]
+fn init_starts_a_new_run_from_a_checkpoint_or_an_export() {
+    use stargan::checkpoint::schema::ema_name;
+    use stargan::model::layers::Init;
+    use stargan::train::checkpoint::init_from;
+    use stargan::train::Models;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    run(&options(&src, 2, Resume::No)).unwrap();
+    let ckpt_path = src.join("checkpoints/000002.safetensors");
+    let c = Checkpoint::open(&ckpt_path).unwrap();
+    let export_path = dir.path().join("model.safetensors");
+    stargan::infer::export::export(&ckpt_path, &export_path, false, None).unwrap();
+    let fresh = || Models::new(&Init::new(Device::Cpu, tch::Kind::Float), &tiny_model(3));
+    let d = stargan::model::DISCRIMINATOR;
+
+    // A training checkpoint: online, EMA and discriminator, each from its own entry (after
+    // two iterations the online and EMA weights differ, so a mix-up would show).
+    let m = fresh();
+    let r = init_from(&ckpt_path, &m, &tiny_model(3)).unwrap();
+    assert!(r.discriminator_from_file);
+    assert_eq!(r.source_iteration, Some(2));
+    for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
+        assert!(same_weights(online, c.net(net).unwrap()), "online {net}");
+        assert!(same_weights(ema, c.net(&ema_name(net)).unwrap()), "EMA {net}");
+        assert!(!same_weights(online, c.net(&ema_name(net)).unwrap()), "{net}: online and EMA should differ here");
+    }
+    assert!(same_weights(&m.discriminator, c.net(d).unwrap()));
+
+    // An export holds only the EMA networks: they start both; the discriminator stays fresh.
+    let m = fresh();
+    let r = init_from(&export_path, &m, &tiny_model(3)).unwrap();
+    assert!(!r.discriminator_from_file);
+    assert_eq!(r.source_iteration, Some(2));
+    for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
+        assert!(same_weights(online, c.net(&ema_name(net)).unwrap()), "online {net}");
+        assert!(same_weights(ema, c.net(&ema_name(net)).unwrap()), "EMA {net}");
+    }
+    assert!(!same_weights(&m.discriminator, c.net(d).unwrap()));
+
+    // Another configuration: an error naming the file and both configs, nothing loaded.
+    let other = ModelConfig { style_dim: 8, ..tiny_model(3) };
+    let m = Models::new(&Init::new(Device::Cpu, tch::Kind::Float), &other);
+    let err = init_from(&export_path, &m, &other).err().unwrap().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("\"style_dim\":8"), "{err}");
+
+    // A run: starts from the export at iteration 0 with a fresh λ_ds (2.0 decaying over 10
+    // iterations: 1.8 after one), and keeps --init in config.json for a resume that finds no
+    // checkpoint.
+    let ft = dir.path().join("ft");
+    run(&TrainOptions { init: Some(export_path.clone()), ..options(&ft, 1, Resume::No) }).unwrap();
+    let c1 = Checkpoint::open(ft.join("checkpoints/000001.safetensors")).unwrap();
+    assert_eq!(c1.metadata["iteration"], "1");
+    let lambda: f64 = serde_json::from_str(&c1.metadata["lambda_ds"]).unwrap();
+    assert!((lambda - 1.8).abs() < 1e-12, "{lambda}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ft.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["init"], std::fs::canonicalize(&export_path).unwrap().to_str().unwrap());
+}
+
+#[test]
+fn cli_init_takes_the_files_model_config_and_refuses_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let stargan = |args: &[&str]| stargan_bin().args(args).output().unwrap();
+    let data = afhq().join("ref");
+    let (src, ft) = (dir.path().join("src"), dir.path().join("ft"));
+    let run = ["--batch-size", "2", "--total-iters", "1", "--sample-every", "0", "--device", "cpu", "--no-progress"];
+    let o = stargan(
+        &[&["train", "--data", data.to_str().unwrap(), "--out", src.to_str().unwrap()], TINY_MODEL_ARGS, &run].concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ckpt = src.join("checkpoints/000001.safetensors");
+    // No model flags: the checkpoint's configuration is the run's.
+    let o = stargan(
+        &[
+            &[
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                ft.to_str().unwrap(),
+                "--init",
+                ckpt.to_str().unwrap(),
+            ],
+            &run[..],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("start afresh"), "{stderr}");
+    let c = Checkpoint::open(ft.join("checkpoints/000001.safetensors")).unwrap();
+    assert_eq!(c.config.unwrap(), tiny_model(3));
+    // --init starts a run, --resume continues one.
+    let o = stargan(&["train", "--out", ft.to_str().unwrap(), "--resume", "--init", ckpt.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("--init") && stderr.contains("--resume"), "{stderr}");
+    // A file that is not a model: the error names it.
+    let bogus = dir.path().join("notes.txt");
+    std::fs::write(&bogus, "hello").unwrap();
+    let o = stargan(
+        &[
+            &[
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                dir.path().join("x").to_str().unwrap(),
+                "--init",
+                bogus.to_str().unwrap(),
+            ],
+            &run[..],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("notes.txt"), "{stderr}");
 }

@@ -22,6 +22,8 @@ use crate::train::{RunSchedule, TrainConfig};
 ///   stargan train --data data/afhq/train --val data/afhq/val --preset afhq --out runs/afhq
 ///   stargan train --data data/emoji64/train --img-size 64 --batch-size 4 --total-iters 2000 --out runs/emoji
 ///   stargan train --out runs/afhq --resume          (continue the newest checkpoint)
+///   stargan train --data my-emoji/train --init models/emoji64.safetensors --total-iters 5000 --out runs/ft
+///                                                   (fine-tune the shipped model on your own images)
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment, allow_negative_numbers = true)]
 pub struct Args {
@@ -43,6 +45,13 @@ pub struct Args {
     /// Continue from the newest checkpoint in <out>/checkpoints, or from the given file.
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     pub resume: Option<String>,
+    /// Start a new run from this model's weights instead of random ones (fine-tuning): a
+    /// checkpoint of a run, an exported model (the shipped models/emoji64.safetensors) or
+    /// an official .ckpt. Its model config becomes the default; the discriminator starts
+    /// from the file's when it has one; optimizer state, iteration and λ_ds start afresh
+    /// (to continue a λ_ds decay, pass --lambda-ds and --ds-iter for what is left of it).
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// FAN weights for w_hpf > 0: the official wing.ckpt, or a checkpoint with a `fan` entry.
     #[arg(long)]
     pub wing: Option<PathBuf>,
@@ -200,6 +209,8 @@ struct ConfigFile {
     /// Data folders of the run that wrote the file (used when resuming without --data).
     data: Option<PathBuf>,
     val: Option<PathBuf>,
+    /// The --init of the run that wrote the file.
+    init: Option<PathBuf>,
 }
 
 fn merge<T: serde::Serialize + serde::de::DeserializeOwned>(base: &T, patch: &serde_json::Value) -> Result<T> {
@@ -223,6 +234,7 @@ pub struct Resolved {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub schedule: RunSchedule,
+    pub init: Option<PathBuf>,
 }
 
 pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
@@ -254,6 +266,12 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
         // Without a preset: one domain per sub-folder of the data.
         None => ModelConfig::official(256, ImageFolder::open(&data)?.domains.len() as i64, 0.0),
     };
+    // --init: the weights' own configuration (stored, or read from the tensor shapes).
+    let init = a.init.clone().or(if a.resume.is_some() { file.init.clone() } else { None });
+    if let Some(p) = &a.init {
+        let c = crate::checkpoint::Checkpoint::open(p).context("--init")?;
+        model = c.config_or_inferred().with_context(|| format!("--init {}", p.display()))?;
+    }
     let base_size = model.img_size;
     if let Some(m) = &file.model {
         model = merge(&model, m).context("in the \"model\" settings")?;
@@ -309,7 +327,7 @@ pub fn resolve(a: &Args, out_dir: &std::path::Path) -> Result<Resolved> {
     );
     model.validate()?;
     train.validate().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Resolved { data, val, model, train, schedule })
+    Ok(Resolved { data, val, model, train, schedule, init })
 }
 
 /// The data-parallel group of this process, when it is one of several.
@@ -337,7 +355,7 @@ pub fn run(a: Args) -> Result<()> {
     // data), so that a stop request from now on is a clean stop.
     let stop = StopRequests::install()?;
     let precision = Precision::parse(&a.precision).map_err(|e| anyhow::anyhow!(e))?;
-    let Resolved { data, val, model, train, schedule } = resolve(&a, &a.out)?;
+    let Resolved { data, val, model, train, schedule, init } = resolve(&a, &a.out)?;
     let placement = placement_from_env()?;
     let mut device = select_device(&a.device)?;
     if let (Some(p), true) = (&placement, device.is_cuda()) {
@@ -408,6 +426,7 @@ pub fn run(a: Args) -> Result<()> {
         save_every: schedule.save_every,
         keep_last: schedule.keep_last,
         resume,
+        init,
         wing: a.wing,
         sample_size: schedule.sample_size,
         mean_style_samples: schedule.mean_style_samples,

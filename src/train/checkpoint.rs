@@ -12,7 +12,8 @@ use super::optim::Optimizers;
 use super::{Models, TrainConfig};
 use crate::checkpoint::native::{metadata, write_atomic};
 use crate::checkpoint::schema::{
-    ema_name, KIND_TRAINING, META_ITERATION, META_KIND, META_LAMBDA_DS, META_TRAIN_CONFIG, OPTIM_PREFIX,
+    ema_name, KIND_TRAINING, META_ITERATION, META_KIND, META_LAMBDA_DS, META_SOURCE_ITERATION, META_TRAIN_CONFIG,
+    OPTIM_PREFIX,
 };
 use crate::checkpoint::{load_module, Checkpoint};
 use crate::config::ModelConfig;
@@ -128,6 +129,55 @@ pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &Mode
     let lambda_ds =
         ckpt.metadata.get(META_LAMBDA_DS).and_then(|v| serde_json::from_str(v).ok()).context("lambda_ds missing")?;
     Ok(Progress { iteration, lambda_ds })
+}
+
+/// What [`init_from`] took from a file, for the run's log.
+#[derive(Debug, PartialEq)]
+pub struct InitReport {
+    /// The file had a discriminator (else it starts He-initialised).
+    pub discriminator_from_file: bool,
+    /// The iteration the file was saved or exported at, when it says.
+    pub source_iteration: Option<i64>,
+}
+
+/// Starts a new run from another model's weights (`--init`): any file that holds the
+/// generator, mapping network and style encoder — a training checkpoint of ours, an
+/// exported model (`stargan export`, the shipped one), an official `.ckpt` — with the
+/// same model configuration. The online networks take the file's online weights (or
+/// its EMA weights when that is all it has, as in an export), the EMA networks its EMA
+/// weights (or the online ones), the discriminator the file's when it has one. The
+/// optimizer state, the iteration and λ_ds start afresh: this is fine-tuning, not resume.
+pub fn init_from(path: &Path, models: &Models, model_cfg: &ModelConfig) -> Result<InitReport> {
+    let ckpt = Checkpoint::open(path)?;
+    let p = &ckpt.path;
+    if let Some(c) = &ckpt.config {
+        if c != model_cfg {
+            bail!(
+                "--init {p}: its model config is {} but this run's is {}; drop the model flags that differ (the file's config is the default with --init)",
+                serde_json::to_string(c)?,
+                serde_json::to_string(model_cfg)?
+            );
+        }
+    }
+    for ((net, online), (_, ema)) in models.nets.modules().into_iter().zip(models.ema.modules()) {
+        let ema_key = ema_name(net);
+        // The online weights, else the EMA ones (an export holds only those, under the plain
+        // names); the error of a missing network names the file and what it has.
+        let online_sd = ckpt.net(net).or_else(|e| ckpt.net(&ema_key).map_err(|_| e))?;
+        let ema_sd = ckpt.net(&ema_key).or_else(|_| ckpt.net(net))?;
+        load_module(online, net, online_sd, p, model_cfg)?;
+        load_module(ema, net, ema_sd, p, model_cfg)?;
+    }
+    let discriminator_from_file = ckpt.has_net(DISCRIMINATOR);
+    if discriminator_from_file {
+        load_module(&models.discriminator, DISCRIMINATOR, ckpt.net(DISCRIMINATOR)?, p, model_cfg)?;
+    }
+    if let (Some(fan), true) = (&models.fan, ckpt.has_net(FAN)) {
+        load_module(fan, FAN, ckpt.net(FAN)?, p, model_cfg)?;
+    }
+    let source_iteration =
+        [META_SOURCE_ITERATION, META_ITERATION].iter().find_map(|k| ckpt.metadata.get(*k).and_then(|v| v.parse().ok()));
+    Ok(InitReport { discriminator_from_file, source_iteration })
 }
 
 /// Removes all but the newest `keep` checkpoints in `dir`, and the temporary files of

@@ -54,6 +54,9 @@ pub struct TrainOptions {
     pub save_every: i64,
     pub keep_last: usize,
     pub resume: Resume,
+    /// A new run (nothing to resume) starts from this file's weights instead of He
+    /// initialisation (`--init`: fine-tuning; see [`ckpt::init_from`]).
+    pub init: Option<PathBuf>,
     /// FAN weights (wing.ckpt or a checkpoint with a `fan` entry), needed when w_hpf > 0.
     pub wing: Option<PathBuf>,
     /// Number of source (and reference) images in the sample grids.
@@ -296,6 +299,8 @@ impl Setup {
             // Absolute, so that `--resume` works from any folder without --data.
             "data": std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
             "val": opts.val.as_ref().map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone())),
+            // A run stopped before its first save starts from these weights again.
+            "init": opts.init.as_ref().map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone())),
         }))?;
         let tmp = opts.out.join(".config.json.tmp");
         std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -328,6 +333,21 @@ impl Trainer {
             progress = ckpt::load(p, &models, &mut opt, &opts.model)?;
             if main {
                 eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
+            }
+        } else if let Some(p) = &opts.init {
+            let r = ckpt::init_from(p, &models, &opts.model)?;
+            if main {
+                eprintln!(
+                    "weights from {}{}: generator, mapping network, style encoder{}; the optimizer state, iteration and λ_ds ({}) start afresh",
+                    p.display(),
+                    r.source_iteration.map(|i| format!(" (its iteration {i})")).unwrap_or_default(),
+                    if r.discriminator_from_file {
+                        " and discriminator".to_string()
+                    } else {
+                        " (it has no discriminator: He-initialised)".to_string()
+                    },
+                    opts.train.lambda_ds
+                );
             }
         }
         Ok(Trainer { models, opt, progress })
