@@ -509,3 +509,21 @@ fn cli_init_takes_the_files_model_config_and_refuses_resume() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && stderr.contains("notes.txt"), "{stderr}");
 }
+
+#[test]
+fn init_takes_an_official_checkpoint() {
+    use stargan::model::layers::Init;
+    use stargan::train::checkpoint::init_from;
+    use stargan::train::Models;
+    // The released files' layout (legacy pickle): EMA networks only, no configuration.
+    let path = parity_dir().join("afhq_tiny.legacy_nets_ema.ckpt");
+    let c = Checkpoint::open(&path).unwrap();
+    let cfg = c.config_or_inferred().unwrap();
+    let m = Models::new(&Init::new(Device::Cpu, tch::Kind::Float), &cfg);
+    let r = init_from(&path, &m, &cfg).unwrap();
+    assert_eq!(r, stargan::train::checkpoint::InitReport { discriminator_from_file: false, source_iteration: None });
+    for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
+        assert!(same_weights(online, c.net(net).unwrap()), "online {net}");
+        assert!(same_weights(ema, c.net(net).unwrap()), "EMA {net}");
+    }
+}
