@@ -15,6 +15,11 @@ pub const FAN_SIZE: i64 = 256;
 /// Conv with coordinate channels (row, column and radius) concatenated to its input.
 pub struct CoordConv {
     pub conv: Conv2d,
+    /// Offsets, in units in the last place, added to the float32 radius channel (int32,
+    /// H×W); `None` in normal use. The radius goes through float32 `sqrt`, whose last bit
+    /// differs between CPUs (MKL's vector math), and the official masks inherit that
+    /// rounding: the parity tests use this to measure how far it moves the masks.
+    pub radius_ulps: Option<Tensor>,
 }
 
 impl CoordConv {
@@ -26,7 +31,10 @@ impl CoordConv {
             (Tensor::arange(h, opts) / (h - 1) as f64 * 2.0 - 1.0).view([1, 1, h, 1]).expand([1, 1, h, w], false);
         let cols =
             (Tensor::arange(w, opts) / (w - 1) as f64 * 2.0 - 1.0).view([1, 1, 1, w]).expand([1, 1, h, w], false);
-        let rr = (rows.square() + cols.square()).sqrt();
+        let mut rr = (rows.square() + cols.square()).sqrt();
+        if let Some(ulps) = &self.radius_ulps {
+            rr = (rr.view_dtype(Kind::Int) + ulps.view([1, 1, h, w])).view_dtype(Kind::Float);
+        }
         let rr = &rr / rr.max();
         let coords = Tensor::cat(&[rows, cols, rr], 1).to_kind(x.kind()).expand([n, 3, h, w], false);
         self.conv.forward(&Tensor::cat(&[x.shallow_clone(), coords], 1))
@@ -101,7 +109,7 @@ pub struct HourGlass {
 impl HourGlass {
     fn new(init: &Init) -> Self {
         HourGlass {
-            coordconv: CoordConv { conv: Conv2d::new(init, 256 + 3, 256, 1, 1, 0, true) },
+            coordconv: CoordConv { conv: Conv2d::new(init, 256 + 3, 256, 1, 1, 0, true), radius_ulps: None },
             levels: (0..HOURGLASS_DEPTH)
                 .map(|_| {
                     (ConvBlock::new(init, 256, 256), ConvBlock::new(init, 256, 256), ConvBlock::new(init, 256, 256))
@@ -162,7 +170,7 @@ pub struct Fan {
 impl Fan {
     pub fn new(init: &Init) -> Self {
         Fan {
-            conv1: CoordConv { conv: Conv2d::new(init, 3 + 3, 64, 7, 2, 3, true) },
+            conv1: CoordConv { conv: Conv2d::new(init, 3 + 3, 64, 7, 2, 3, true), radius_ulps: None },
             bn1: BatchNorm::new(init, 64),
             conv2: ConvBlock::new(init, 64, 128),
             conv3: ConvBlock::new(init, 128, 128),
