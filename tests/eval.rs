@@ -65,7 +65,19 @@ fn eval_reports_every_task_and_the_mean() {
             }
         }
     }
-    assert_eq!(r.len(), 2 * 3 * 7, "no paired metric for unpaired data: {:?}", r.keys().collect::<Vec<_>>());
+    // Where each task's outputs were classified: one fraction per domain, summing to 1,
+    // the target's being the task's ACC.
+    for mode in ["latent", "reference"] {
+        for (task, target) in [("cat2dog", "dog"), ("dog2wild", "wild"), ("wild2cat", "cat")] {
+            let f = |d: &str| r[&format!("CLS_{mode}/{task}/{d}")].as_f64().unwrap();
+            let total: f64 = ["cat", "dog", "wild"].iter().map(|d| f(d)).sum();
+            assert!((total - 1.0).abs() < 1e-9, "{mode}/{task}: fractions sum to {total}");
+            assert_eq!(f(target), r[&format!("ACC_{mode}/{task}")].as_f64().unwrap());
+        }
+    }
+    let scores = r.keys().filter(|k| !k.starts_with("CLS_")).count();
+    assert_eq!(scores, 2 * 3 * 7, "no paired metric for unpaired data: {:?}", r.keys().collect::<Vec<_>>());
+    assert_eq!(r.len() - scores, 2 * 6 * 3, "a fraction per mode, task and domain");
     // Every output was kept: 2 sources × 2 outputs per task.
     let kept = std::fs::read_dir(out.join("images/latent/cat2dog")).unwrap().count();
     assert_eq!(kept, 4);
@@ -123,6 +135,9 @@ fn baselines_go_through_the_same_protocol_and_bound_a_model() {
     // are all classified as the target, the untranslated sources never are.
     assert_eq!(v(&real, "ACC_reference/mean"), 1.0);
     assert_eq!(v(&identity, "ACC_latent/mean"), 0.0);
+    // ... because they are all taken for their own domain.
+    assert_eq!(v(&identity, "CLS_latent/flat2glossy/flat"), 1.0);
+    assert_eq!(v(&real, "CLS_reference/glossy2flat/glossy"), 0.0);
     // The real target rendering is its own ground truth; the source is far from it.
     assert_eq!(v(&real, "paired_LPIPS/mean"), 0.0);
     assert_eq!(v(&real, "paired_L1/mean"), 0.0);

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -11,7 +12,9 @@ use crate::files::cache_dir;
 use crate::imaging;
 use crate::metrics::fid::{features_of_files, fit, frechet_distance, Inception};
 use crate::metrics::lpips::Lpips;
-use crate::metrics::protocol::{evaluate, is_paired, total_outputs, EvalOptions, Mode, Scorer, Subject};
+use crate::metrics::protocol::{
+    evaluate, is_paired, total_outputs, EvalOptions, Mode, Results, Scorer, Subject, CLASSIFIED,
+};
 use crate::metrics::weights::{resolve, INCEPTION, LPIPS_ALEXNET};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -188,15 +191,45 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::write(&json, serde_json::to_string_pretty(&results)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     println!("{:<40} {:>10}", "metric", "value");
-    for (k, v) in &results {
+    for (k, v) in results.iter().filter(|(k, _)| !k.starts_with(CLASSIFIED)) {
         println!("{k:<40} {v:>10.4}");
     }
+    print_classified(&results, &scorer.domains);
     eprintln!(
         "style classifier: shrinkage {}, cross-validated accuracy on the training images {:.3}",
         scorer.classifier.shrinkage, scorer.classifier.cv_accuracy
     );
     eprintln!("wrote {} ({} on {} px images)", json.display(), subject.name(), img_size);
     Ok(())
+}
+
+/// Which domain each task's outputs were classified as, one table per mode (the
+/// `CLS_<mode>/<task>/<domain>` keys of eval.json): where the misses of ACC went.
+fn print_classified(results: &Results, domains: &[String]) {
+    let prefix = format!("{CLASSIFIED}_");
+    let mut rows: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
+    for (key, v) in results.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+        let mut parts = key[prefix.len()..].splitn(3, '/');
+        if let (Some(mode), Some(task), Some(domain)) = (parts.next(), parts.next(), parts.next()) {
+            rows.entry((mode.to_string(), task.to_string())).or_default().insert(domain.to_string(), *v);
+        }
+    }
+    let mut last_mode = None;
+    for ((mode, task), fractions) in &rows {
+        if last_mode.as_ref() != Some(mode) {
+            print!("\n{:<40}", format!("{mode}: outputs classified as"));
+            for d in domains {
+                print!(" {d:>10}");
+            }
+            println!();
+            last_mode = Some(mode.clone());
+        }
+        print!("{task:<40}");
+        for d in domains {
+            print!(" {:>10.3}", fractions.get(d).copied().unwrap_or(0.0));
+        }
+        println!();
+    }
 }
 
 /// FID between two folders of images (TF-Inception, 256 → 299 px bilinear).

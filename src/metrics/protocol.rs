@@ -154,12 +154,17 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// Prefix of the keys that say which domain a task's outputs were classified as.
+pub const CLASSIFIED: &str = "CLS";
+
 /// The scores of one task src → trg in one mode.
 struct TaskScores {
     fid: f64,
     /// Absent with a single output per source.
     lpips: Option<f64>,
     acc: f64,
+    /// The fraction of outputs classified as each domain (`acc` is the target's).
+    classified: Vec<f64>,
 }
 
 /// One ordered pair of domains.
@@ -242,11 +247,13 @@ fn run_task(
         fid: frechet_distance(&fit(&feats), &scorer.real[task.trg]),
         lpips: (o.num_outs >= 2).then(|| mean(&diversity)),
         acc: scorer.classifier.accuracy(&feats, task.trg as i64),
+        classified: scorer.classifier.class_fractions(&feats, scorer.domains.len()),
     })
 }
 
 /// Runs the protocol for `subject`; results carry the official keys (`FID_latent/cat2dog`,
-/// `LPIPS_reference/mean`, …) plus `ACC_<mode>/<task>` and the paired metric.
+/// `LPIPS_reference/mean`, …) plus `ACC_<mode>/<task>`, `CLS_<mode>/<task>/<domain>` (the
+/// fraction of the task's outputs classified as that domain) and the paired metric.
 pub fn evaluate(subject: &Subject, scorer: &Scorer, o: &EvalOptions, progress: &dyn Fn(usize)) -> Result<Results> {
     o.val.expect_names(&scorer.domains)?;
     let k = o.val.domains.len();
@@ -268,6 +275,9 @@ pub fn evaluate(subject: &Subject, scorer: &Scorer, o: &EvalOptions, progress: &
                 let s = run_task(subject, scorer, o, &task, progress)?;
                 results.insert(format!("FID_{m}/{}", task.name), s.fid);
                 results.insert(format!("ACC_{m}/{}", task.name), s.acc);
+                for (domain, fraction) in scorer.domains.iter().zip(&s.classified) {
+                    results.insert(format!("{CLASSIFIED}_{m}/{}/{domain}", task.name), *fraction);
+                }
                 fids.push(s.fid);
                 accs.push(s.acc);
                 if let Some(l) = s.lpips {

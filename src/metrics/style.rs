@@ -98,6 +98,17 @@ impl StyleClassifier {
         predict_with(&self.weight, &self.bias, features)
     }
 
+    /// The fraction of rows of `features` classified as each of the `k` domains: where
+    /// the outputs that missed their target landed (they sum to 1 for any rows).
+    pub fn class_fractions(&self, features: &Tensor, k: usize) -> Vec<f64> {
+        let n = features.size()[0];
+        if n == 0 {
+            return vec![0.0; k];
+        }
+        let counts = self.predict(features).bincount::<Tensor>(None, k as i64);
+        (0..k as i64).map(|c| counts.int64_value(&[c]) as f64 / n as f64).collect()
+    }
+
     /// The fraction of rows of `features` classified as domain `label`.
     pub fn accuracy(&self, features: &Tensor, label: i64) -> f64 {
         let n = features.size()[0];
@@ -136,6 +147,9 @@ mod tests {
             assert!(acc > 0.9, "class {k}: accuracy {acc}");
             // Images of another class are not taken for this one.
             assert!(c.accuracy(&fresh, (k + 1) % 3) < 0.1);
+            let fractions = c.class_fractions(&fresh, 3);
+            assert!((fractions.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{fractions:?}");
+            assert_eq!(fractions[k as usize], acc);
         }
     }
 
