@@ -18,6 +18,11 @@ fn afhq() -> PathBuf {
     data_dir().join("representative/afhq")
 }
 
+/// The domains of `afhq()`'s folders, in label order.
+fn afhq_domains() -> Vec<String> {
+    ["cat", "dog", "wild"].map(String::from).to_vec()
+}
+
 fn options(out: &Path, total: i64, resume: Resume) -> TrainOptions {
     TrainOptions {
         data: afhq().join("ref"),
@@ -332,6 +337,43 @@ fn evaluation_while_training_is_logged_plotted_and_changes_nothing() {
 }
 
 #[test]
+fn resume_on_other_domains_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    run(&options(&out, 2, Resume::No)).unwrap();
+    // The same images under another folder name: the run's cat head would train on "kitten".
+    let data = dir.path().join("data");
+    for (from, to) in [("cat", "kitten"), ("dog", "dog"), ("wild", "wild")] {
+        std::fs::create_dir_all(data.join(to)).unwrap();
+        for e in std::fs::read_dir(afhq().join("ref").join(from)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), data.join(to).join(e.file_name())).unwrap();
+        }
+    }
+    let ckpt = out.join("checkpoints/000002.safetensors");
+    let before = std::fs::read(&ckpt).unwrap();
+    let o = TrainOptions { data, val: None, ..options(&out, 4, Resume::Latest) };
+    let err = run(&o).err().unwrap().to_string();
+    assert!(err.contains("--resume") && err.contains("000002.safetensors") && err.contains("kitten"), "{err}");
+    assert_eq!(std::fs::read(&ckpt).unwrap(), before, "the checkpoint is untouched");
+    assert!(!out.join("checkpoints/000004.safetensors").exists());
+}
+
+#[test]
+fn a_float64_run_writes_its_sample_grids() {
+    // The grids' mean styles take float32 latent codes into float64 networks.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o =
+        TrainOptions { sample_every: 1, precision: stargan::train::Precision::Fp64, ..options(&out, 1, Resume::No) };
+    run(&o).unwrap();
+    for suffix in ["reference", "latent_psi_0.7", "cycle_consistency"] {
+        let p = out.join(format!("samples/000001_{suffix}.png"));
+        image::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+}
+
+#[test]
 fn resume_without_a_checkpoint_starts_from_zero() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -395,7 +437,7 @@ fn same_weights(m: &dyn stargan::model::layers::Module, sd: &stargan::checkpoint
 fn init_starts_a_new_run_from_a_checkpoint_or_an_export() {
     use stargan::checkpoint::schema::ema_name;
     use stargan::model::layers::Init;
-    use stargan::train::checkpoint::init_from;
+    use stargan::train::checkpoint::{init_from, DomainMatch};
     use stargan::train::Models;
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
@@ -410,7 +452,7 @@ fn init_starts_a_new_run_from_a_checkpoint_or_an_export() {
     // A training checkpoint: online, EMA and discriminator, each from its own entry (after
     // two iterations the online and EMA weights differ, so a mix-up would show).
     let m = fresh();
-    let r = init_from(&ckpt_path, &m, &tiny_model(3)).unwrap();
+    let r = init_from(&ckpt_path, &m, &tiny_model(3), &afhq_domains()).unwrap();
     assert!(r.discriminator_from_file);
     assert_eq!(r.source_iteration, Some(2));
     for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
@@ -422,7 +464,8 @@ fn init_starts_a_new_run_from_a_checkpoint_or_an_export() {
 
     // An export holds only the EMA networks: they start both; the discriminator stays fresh.
     let m = fresh();
-    let r = init_from(&export_path, &m, &tiny_model(3)).unwrap();
+    let r = init_from(&export_path, &m, &tiny_model(3), &afhq_domains()).unwrap();
+    assert_eq!(r.domains, DomainMatch::Same);
     assert!(!r.discriminator_from_file);
     assert_eq!(r.source_iteration, Some(2));
     for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
@@ -434,8 +477,21 @@ fn init_starts_a_new_run_from_a_checkpoint_or_an_export() {
     // Another configuration: an error naming the file and both configs, nothing loaded.
     let other = ModelConfig { style_dim: 8, ..tiny_model(3) };
     let m = Models::new(&Init::new(Device::Cpu, tch::Kind::Float), &other);
-    let err = init_from(&export_path, &m, &other).err().unwrap().to_string();
+    let err = init_from(&export_path, &m, &other, &afhq_domains()).err().unwrap().to_string();
     assert!(err.contains("model.safetensors") && err.contains("\"style_dim\":8"), "{err}");
+
+    // Data whose folders sort the file's domains in another order: refused, since every
+    // style head would silently serve another domain.
+    let swapped = ["dog", "cat", "wild"].map(String::from);
+    let err = init_from(&export_path, &fresh(), &tiny_model(3), &swapped).err().unwrap().to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("cat, dog, wild") && err.contains("dog, cat, wild"),
+        "{err}"
+    );
+    // Other domains: fine-tuning onto them is allowed, and the heads' new owners reported.
+    let new = ["a", "b", "c"].map(String::from);
+    let r = init_from(&export_path, &fresh(), &tiny_model(3), &new).unwrap();
+    assert_eq!(r.domains, DomainMatch::Renamed(vec!["cat → a".into(), "dog → b".into(), "wild → c".into()]));
 
     // A run: starts from the export at iteration 0 with a fresh λ_ds (2.0 decaying over 10
     // iterations: 1.8 after one), and keeps --init in config.json for a resume that finds no
@@ -520,8 +576,16 @@ fn init_takes_an_official_checkpoint() {
     let c = Checkpoint::open(&path).unwrap();
     let cfg = c.config_or_inferred().unwrap();
     let m = Models::new(&Init::new(Device::Cpu, tch::Kind::Float), &cfg);
-    let r = init_from(&path, &m, &cfg).unwrap();
-    assert_eq!(r, stargan::train::checkpoint::InitReport { discriminator_from_file: false, source_iteration: None });
+    // The released files do not name their domains: any data's are taken as the file's.
+    let r = init_from(&path, &m, &cfg, &afhq_domains()).unwrap();
+    assert_eq!(
+        r,
+        stargan::train::checkpoint::InitReport {
+            discriminator_from_file: false,
+            source_iteration: None,
+            domains: stargan::train::checkpoint::DomainMatch::Same
+        }
+    );
     for ((net, online), (_, ema)) in m.nets.modules().into_iter().zip(m.ema.modules()) {
         assert!(same_weights(online, c.net(net).unwrap()), "online {net}");
         assert!(same_weights(ema, c.net(net).unwrap()), "EMA {net}");

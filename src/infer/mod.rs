@@ -68,7 +68,7 @@ impl Translator<'_> {
             let mut left = n;
             while left > 0 {
                 let m = left.min(1000);
-                let z = z_source(m).to_device(self.device);
+                let z = self.as_nets(&z_source(m).to_device(self.device));
                 let y = Tensor::full([m], domain, (Kind::Int64, self.device));
                 let s =
                     self.nets.mapping_network.forward(&z, &y).sum_dim_intlist([0i64].as_slice(), true, None::<Kind>);

@@ -91,12 +91,59 @@ pub fn save(
     Ok(())
 }
 
+/// How the domains of a file (its label order) relate to the training data's.
+#[derive(Debug, PartialEq)]
+pub enum DomainMatch {
+    /// Same names in the same order, or a file that does not name its domains (an
+    /// official `.ckpt`).
+    Same,
+    /// Other names: fine-tuning onto new domains, each head taking the data's domain of
+    /// its label (for the log: "file name → data name" per label).
+    Renamed(Vec<String>),
+}
+
+/// Compares a file's domain names with the training data's (folder names, sorted). A
+/// reordering of the same names is refused: it would hand every style head to another
+/// domain without a word.
+fn match_domains(ckpt: &Checkpoint, data: &[String], what: &str) -> Result<DomainMatch> {
+    let Some(file) = ckpt.domains.as_deref() else { return Ok(DomainMatch::Same) };
+    if file == data {
+        return Ok(DomainMatch::Same);
+    }
+    let (mut a, mut b) = (file.to_vec(), data.to_vec());
+    a.sort();
+    b.sort();
+    if a == b {
+        bail!(
+            "{what} {}: its domains are, in label order, {} but the data's folders give {}; rename the data's folders so that they sort in the file's order",
+            ckpt.path,
+            file.join(", "),
+            data.join(", ")
+        );
+    }
+    Ok(DomainMatch::Renamed(file.iter().zip(data).map(|(f, d)| format!("{f} → {d}")).collect()))
+}
+
 /// Restores models and optimizers from a training checkpoint; returns its progress.
-pub fn load(path: &Path, models: &Models, opt: &mut Optimizers, model_cfg: &ModelConfig) -> Result<Progress> {
+/// `domains` are the training data's: a run resumes on the data it was started with.
+pub fn load(
+    path: &Path,
+    models: &Models,
+    opt: &mut Optimizers,
+    model_cfg: &ModelConfig,
+    domains: &[String],
+) -> Result<Progress> {
     let ckpt = Checkpoint::open(path)?;
     let p = &ckpt.path;
     if ckpt.metadata.get(META_KIND).map(String::as_str) != Some(KIND_TRAINING) {
         bail!("{p} is not a training checkpoint (it has no optimizer state); start a new run or pass a file from <out>/checkpoints");
+    }
+    if let DomainMatch::Renamed(_) = match_domains(&ckpt, domains, "--resume")? {
+        bail!(
+            "--resume {p}: the run was trained on the domains {} but --data now has {}; resume with the run's data, or start a new run with --init {p}",
+            ckpt.domains.as_deref().unwrap_or_default().join(", "),
+            domains.join(", ")
+        );
     }
     if let Some(c) = &ckpt.config {
         if c != model_cfg {
@@ -138,6 +185,8 @@ pub struct InitReport {
     pub discriminator_from_file: bool,
     /// The iteration the file was saved or exported at, when it says.
     pub source_iteration: Option<i64>,
+    /// Whether the file's domains are the data's.
+    pub domains: DomainMatch,
 }
 
 /// Starts a new run from another model's weights (`--init`): any file that holds the
@@ -147,9 +196,12 @@ pub struct InitReport {
 /// its EMA weights when that is all it has, as in an export), the EMA networks its EMA
 /// weights (or the online ones), the discriminator the file's when it has one. The
 /// optimizer state, the iteration and λ_ds start afresh: this is fine-tuning, not resume.
-pub fn init_from(path: &Path, models: &Models, model_cfg: &ModelConfig) -> Result<InitReport> {
+/// `domains` are the training data's; other names than the file's are allowed (new
+/// domains, reported), the file's names in another order are not.
+pub fn init_from(path: &Path, models: &Models, model_cfg: &ModelConfig, domains: &[String]) -> Result<InitReport> {
     let ckpt = Checkpoint::open(path)?;
     let p = &ckpt.path;
+    let domain_match = match_domains(&ckpt, domains, "--init")?;
     if let Some(c) = &ckpt.config {
         if c != model_cfg {
             bail!(
@@ -177,7 +229,7 @@ pub fn init_from(path: &Path, models: &Models, model_cfg: &ModelConfig) -> Resul
     }
     let source_iteration =
         [META_SOURCE_ITERATION, META_ITERATION].iter().find_map(|k| ckpt.metadata.get(*k).and_then(|v| v.parse().ok()));
-    Ok(InitReport { discriminator_from_file, source_iteration })
+    Ok(InitReport { discriminator_from_file, source_iteration, domains: domain_match })
 }
 
 /// Removes all but the newest `keep` checkpoints in `dir`, and the temporary files of

@@ -317,7 +317,7 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn start(opts: &TrainOptions, resume_from: Option<&Path>, main: bool) -> Result<Self> {
+    fn start(opts: &TrainOptions, domains: &[String], resume_from: Option<&Path>, main: bool) -> Result<Self> {
         tch::manual_seed(opts.train.seed as i64);
         if opts.device.is_cuda() {
             tch::Cuda::cudnn_set_benchmark(true);
@@ -330,13 +330,20 @@ impl Trainer {
         let mut opt = Optimizers::new(&models, &opts.train);
         let mut progress = Progress { iteration: 0, lambda_ds: opts.train.lambda_ds };
         if let Some(p) = resume_from {
-            progress = ckpt::load(p, &models, &mut opt, &opts.model)?;
+            progress = ckpt::load(p, &models, &mut opt, &opts.model, domains)?;
             if main {
                 eprintln!("resumed from {} at iteration {}", p.display(), progress.iteration);
             }
         } else if let Some(p) = &opts.init {
-            let r = ckpt::init_from(p, &models, &opts.model)?;
+            let r = ckpt::init_from(p, &models, &opts.model, domains)?;
             if main {
+                if let ckpt::DomainMatch::Renamed(heads) = &r.domains {
+                    eprintln!(
+                        "{} names other domains than --data: its style heads go, by label, {}",
+                        p.display(),
+                        heads.join(", ")
+                    );
+                }
                 eprintln!(
                     "weights from {}{}: generator, mapping network, style encoder{}; the optimizer state, iteration and λ_ds ({}) start afresh",
                     p.display(),
@@ -664,7 +671,7 @@ pub fn run_with(opts: &TrainOptions, group: Option<&ProcessGroup>, stop: &StopRe
     }
     let setup = Setup::new(opts)?;
     let resume_from = setup.resume_from(opts)?;
-    let mut t = Trainer::start(opts, resume_from.as_deref(), main)?;
+    let mut t = Trainer::start(opts, &setup.train.domains, resume_from.as_deref(), main)?;
     if let Some(g) = group {
         // Every rank starts from rank 0's tensors (equal anyway: same seed, same file).
         let mut all = t.models.nets.modules();
